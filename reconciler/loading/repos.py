@@ -1,0 +1,368 @@
+"""Loads a whole config repository into a :class:`~reconciler.model.repos.Repo`.
+
+Called by ``reconciler validate`` and ``plan`` (directory or git commit) and by
+the daemon for every new commit.  Each file is checked on its own (YAML,
+schema, catalog), then the cross-file rules run (unique gateway ids, profile
+references, profile name equals file stem).  All problems are collected, never
+just the first; a broken file or entry does not hide the others.
+
+Speed: files are parsed by :mod:`reconciler.loading.yamlfiles` without
+positions; only files that turn out to have problems are composed again to
+locate them (see :func:`_locate_all`).  A :class:`FileCache` keyed by blob id
+lets the daemon re-read only the files a commit changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import gc
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any, Literal
+
+from pydantic import TypeAdapter, ValidationError
+
+from reconciler.loading import catalogs, yamlfiles
+from reconciler.loading.problems import Problem, problems_from_validation
+from reconciler.loading.sources import Source, SourceError
+from reconciler.model.catalogs import Catalog, describe
+from reconciler.model.diagnostics import Diagnostic
+from reconciler.model.files import GatewayEntry, GatewaysFile, ProfileFile
+from reconciler.model.parameters import check_block
+from reconciler.model.repos import Repo
+
+PROFILES_FOLDER = "profiles.d"
+GATEWAYS_FOLDER = "gateways.d"
+
+FileKind = Literal["profile", "gateways", "catalog"]
+
+_ENTRY = TypeAdapter(GatewayEntry)
+
+
+@dataclass
+class FileResult:
+    """What one file contributed: its parsed content and its (unlocated) problems."""
+
+    path: str
+    kind: FileKind
+    profile: ProfileFile | None = None
+    entries: list[tuple[int, GatewayEntry]] = field(default_factory=list)
+    catalog: catalogs.CatalogFile | None = None
+    broken_ids: list[tuple[int, str]] = field(default_factory=list)
+    """Ids of entries that failed validation, still checked for duplicates."""
+    problems: list[Problem] = field(default_factory=list)
+    located: list[Diagnostic] = field(default_factory=list)
+    """Problems whose position is already known (YAML syntax errors, unreadable files)."""
+
+
+FileCache = dict[tuple[str, str, int], FileResult]
+"""(path, blob id, catalog id) -> result; valid as long as the blob and the catalog are unchanged."""
+
+
+def read_document(source: Source, path: str) -> tuple[Any, Diagnostic | None]:
+    """Bytes -> plain values; a file that is not acceptable YAML gives a located diagnostic."""
+    try:
+        text = yamlfiles.decode(source.read(path))
+        root = yamlfiles.compose(text)
+        return (yamlfiles.construct(root) if root is not None else None), None
+    except SourceError as exc:
+        return None, Diagnostic(path, 1, 1, "source", str(exc))
+    except yamlfiles.YamlError as exc:
+        return None, Diagnostic(path, exc.line, exc.column, exc.code, exc.message)
+
+
+def _expect_mapping(data: Any, what: str) -> Problem | None:
+    if data is None:
+        return Problem((), "empty", f"empty file: expected {what}")
+    if not isinstance(data, dict):
+        return Problem((), "type", f"expected {what}, got {describe(data)}")
+    return None
+
+
+def _check_blocks(
+    catalog: Catalog, gateway_type: Any, block: Any, prefix: tuple[str | int, ...], label: str = ""
+) -> list[Problem]:
+    """Catalog checks of a raw block, run even when the rest of its file or entry is broken."""
+    if (
+        not isinstance(gateway_type, str)
+        or gateway_type not in catalog.types
+        or not isinstance(block, dict)
+    ):
+        return []  # the schema check reports these
+    return [
+        Problem((*prefix, *f.path), f.code, f"{label}{f.message}", f.at_key)
+        for f in check_block(catalog, gateway_type, block)
+    ]
+
+
+def check_profile(path: str, data: Any, catalog: Catalog) -> FileResult:
+    """One ``profiles.d`` file: schema, name equals stem, parameter blocks against the catalog."""
+    result = FileResult(path, "profile")
+    shape = _expect_mapping(data, "a profile mapping with 'name' and 'parameters'")
+    if shape is not None:
+        result.problems.append(shape)
+        return result
+    try:
+        result.profile = ProfileFile.model_validate(data)
+    except ValidationError as exc:
+        result.problems.extend(problems_from_validation(exc, ProfileFile))
+    stem = PurePosixPath(path).stem
+    name = data.get("name")
+    if isinstance(name, str) and name != stem:
+        result.problems.append(
+            Problem(
+                ("name",),
+                "name-mismatch",
+                f"profile name '{name}' must equal the file name '{stem}'",
+            )
+        )
+        result.profile = None
+    parameters = data.get("parameters")
+    if isinstance(parameters, dict):
+        for gateway_type, block in parameters.items():
+            result.problems.extend(
+                _check_blocks(catalog, gateway_type, block, ("parameters", gateway_type))
+            )
+    if result.problems:
+        result.profile = None
+    return result
+
+
+def check_gateways(path: str, data: Any, catalog: Catalog) -> FileResult:
+    """One ``gateways.d`` file: schema of every entry, subsettings against the catalog."""
+    result = FileResult(path, "gateways")
+    shape = _expect_mapping(data, "a mapping with the key 'gateways' holding a list of gateways")
+    if shape is not None:
+        result.problems.append(shape)
+        return result
+    try:
+        result.entries = list(enumerate(GatewaysFile.model_validate(data).gateways))
+    except ValidationError as exc:
+        # Validate entry by entry so that one broken entry hides neither the
+        # others' problems nor their ids from the cross-file checks.
+        items = data.get("gateways")
+        if not isinstance(items, list):
+            result.problems.extend(problems_from_validation(exc, GatewaysFile))
+            return result
+        result.problems.extend(
+            Problem(
+                (k,), "unknown-key", f"unknown key '{k}'; expected one of: gateways", at_key=True
+            )
+            for k in data
+            if k != "gateways"
+        )
+        for index, item in enumerate(items):
+            try:
+                result.entries.append((index, _ENTRY.validate_python(item)))
+            except ValidationError as entry_exc:
+                result.problems.extend(
+                    problems_from_validation(entry_exc, GatewayEntry, ("gateways", index))
+                )
+                if isinstance(item, dict):
+                    if isinstance(item.get("id"), str):
+                        result.broken_ids.append((index, item["id"]))
+                    label = f"gateway {item.get('id')}: "
+                    result.problems.extend(
+                        _check_blocks(
+                            catalog,
+                            item.get("type"),
+                            item.get("subsettings"),
+                            ("gateways", index, "subsettings"),
+                            label,
+                        )
+                    )
+    for index, entry in result.entries:
+        if entry.subsettings:
+            result.problems.extend(
+                _check_blocks(
+                    catalog,
+                    entry.type,
+                    entry.subsettings,
+                    ("gateways", index, "subsettings"),
+                    f"gateway {entry.id}: ",
+                )
+            )
+    return result
+
+
+def check_catalog(path: str, data: Any) -> FileResult:
+    result = FileResult(path, "catalog")
+    shape = _expect_mapping(data, "a mapping with 'type' and 'parameters'")
+    if shape is not None:
+        result.problems.append(shape)
+        return result
+    parsed = catalogs.parse_catalog_file(data)
+    result.catalog = parsed.parsed
+    result.problems.extend(parsed.problems)
+    return result
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many small objects.
+
+    Loading allocates millions of acyclic objects (nodes, dicts, models); the
+    collector's repeated passes over the growing heap cost ~40% of the run
+    (measured: 5.2 s -> 3.3 s for 100,000 gateways).  Reference counting still
+    frees everything; the collector resumes afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def load_repo(source: Source, *, cache: FileCache | None = None) -> Repo:
+    """Load and validate every file of the repository behind ``source``."""
+    with _gc_paused():
+        return _load_repo(source, cache)
+
+
+def _load_repo(source: Source, cache: FileCache | None) -> Repo:
+    catalog_results = [
+        _load(source, path, "catalog", None, cache)
+        for path in source.list(catalogs.CATALOG_FOLDER, recursive=False)
+    ]
+    additions = [(r.path, r.catalog) for r in catalog_results if r.catalog is not None]
+    catalog, merge_problems = catalogs.merge(additions)
+    cross: dict[str, list[Problem]] = {}
+    for path, problem in merge_problems:
+        cross.setdefault(path, []).append(problem)
+
+    profile_results = [
+        _load(source, p, "profile", catalog, cache)
+        for p in source.list(PROFILES_FOLDER, recursive=False)
+    ]
+    gateway_results = [
+        _load(source, p, "gateways", catalog, cache)
+        for p in source.list(GATEWAYS_FOLDER, recursive=True)
+    ]
+
+    repo = Repo(
+        catalog=catalog,
+        files_checked=len(catalog_results) + len(profile_results) + len(gateway_results),
+    )
+    for result in profile_results:
+        profile = result.profile
+        if profile is None:
+            continue
+        if profile.name in repo.profiles:
+            cross.setdefault(result.path, []).append(
+                Problem(
+                    ("name",),
+                    "duplicate-profile",
+                    f"profile '{profile.name}' is declared twice",
+                    related=(repo.profile_files[profile.name], ("name",)),
+                )
+            )
+            continue
+        repo.profiles[profile.name] = profile
+        repo.profile_files[profile.name] = result.path
+
+    # A profile file with errors still declares its name: its members get no second error.
+    declared_profiles = {PurePosixPath(r.path).stem for r in profile_results}
+    first_seen: dict[str, tuple[str, int]] = {}
+    for result in gateway_results:
+        broken = dict(result.broken_ids)
+        valid = dict(result.entries)
+        for index in sorted([*broken, *valid]):
+            entry = valid.get(index)
+            gateway_id = entry.id if entry is not None else broken[index]
+            previous = first_seen.get(gateway_id)
+            if previous is not None:
+                cross.setdefault(result.path, []).append(
+                    Problem(
+                        ("gateways", index, "id"),
+                        "duplicate-gateway",
+                        f"gateway {gateway_id} is declared twice; a gateway belongs to exactly one entry",
+                        related=(previous[0], ("gateways", previous[1], "id")),
+                    )
+                )
+                continue
+            first_seen[gateway_id] = (result.path, index)
+            if entry is None:
+                continue
+            if entry.profile is not None and entry.profile not in declared_profiles:
+                cross.setdefault(result.path, []).append(
+                    Problem(
+                        ("gateways", index, "profile"),
+                        "unknown-profile",
+                        _unknown_profile(entry, repo.profiles),
+                    )
+                )
+            repo.gateways[entry.id] = entry
+            repo.gateway_files[entry.id] = result.path
+
+    repo.diagnostics = _locate_all(
+        source, [*catalog_results, *profile_results, *gateway_results], cross
+    )
+    return repo
+
+
+def _unknown_profile(entry: GatewayEntry, profiles: dict[str, ProfileFile]) -> str:
+    close = difflib.get_close_matches(entry.profile or "", list(profiles), n=1, cutoff=0.75)
+    hint = (
+        f"; did you mean '{close[0]}'?"
+        if close
+        else f"; expected a file {PROFILES_FOLDER}/{entry.profile}.yaml"
+    )
+    return f"gateway {entry.id}: profile '{entry.profile}' does not exist{hint}"
+
+
+def _load(
+    source: Source, path: str, kind: FileKind, catalog: Catalog | None, cache: FileCache | None
+) -> FileResult:
+    blob = source.blob_id(path)
+    key = (path, blob, id(catalog)) if blob is not None and cache is not None else None
+    if key is not None and cache is not None and key in cache:
+        return cache[key]
+    data, located = read_document(source, path)
+    if located is not None:
+        result = FileResult(path, kind, located=[located])
+    elif kind == "profile":
+        assert catalog is not None
+        result = check_profile(path, data, catalog)
+    elif kind == "gateways":
+        assert catalog is not None
+        result = check_gateways(path, data, catalog)
+    else:
+        result = check_catalog(path, data)
+    if key is not None and cache is not None:
+        cache[key] = result
+    return result
+
+
+def _locate_all(
+    source: Source, results: Iterable[FileResult], cross: dict[str, list[Problem]]
+) -> list[Diagnostic]:
+    """Turn problems into diagnostics, composing each file that has any exactly once."""
+    roots: dict[str, Any] = {}
+
+    def root_of(path: str) -> Any:
+        if path not in roots:
+            try:
+                roots[path] = yamlfiles.compose(yamlfiles.decode(source.read(path)))
+            except (SourceError, yamlfiles.YamlError):
+                roots[path] = None
+        return roots[path]
+
+    diagnostics: list[Diagnostic] = []
+    for result in results:
+        diagnostics.extend(result.located)
+        for problem in [*result.problems, *cross.get(result.path, [])]:
+            line, column = yamlfiles.locate(
+                root_of(result.path), problem.path, at_key=problem.at_key
+            )
+            message = problem.message
+            if problem.related is not None:
+                other_path, other = problem.related
+                other_line, other_column = yamlfiles.locate(root_of(other_path), other)
+                message = f"{message} (first declared at {other_path}:{other_line}:{other_column})"
+            diagnostics.append(Diagnostic(result.path, line, column, problem.code, message))
+    diagnostics.sort(key=lambda d: (d.file, d.line, d.column))
+    return diagnostics

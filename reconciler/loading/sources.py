@@ -1,0 +1,75 @@
+"""Where config files are read from: a directory on disk, or (later) a git commit.
+
+A :class:`Source` lists files below a folder and returns their bytes; the
+repository loader neither knows nor cares whether they come from a working
+tree or from git objects.  Problems with a single file (a symlink out of the
+repository, an unreadable file) raise :class:`SourceError` and become a
+diagnostic for that file; the other files are still read.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Protocol
+
+from reconciler.loading.yamlfiles import MAX_FILE_BYTES
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+class SourceError(Exception):
+    """One file could not be read; the message says why, for that file's diagnostic."""
+
+
+class Source(Protocol):
+    """Read access to one version of a config repository."""
+
+    def list(self, folder: str, *, recursive: bool) -> list[str]:
+        """Relative POSIX paths of the YAML files below ``folder``, sorted."""
+        ...
+
+    def read(self, path: str) -> bytes:
+        """The bytes of ``path`` (relative); raises :class:`SourceError`."""
+        ...
+
+    def blob_id(self, path: str) -> str | None:
+        """A content id that changes whenever the file does (git blob sha), or ``None``."""
+        ...
+
+
+class DirectorySource:
+    """A working tree on disk.  Symlinks are followed only while they stay inside ``root``."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root).resolve()
+
+    def list(self, folder: str, *, recursive: bool) -> list[str]:
+        base = self.root / folder
+        if not base.is_dir():
+            return []
+        found: list[str] = []
+        for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in filenames:
+                if name.endswith(YAML_SUFFIXES) and not name.startswith("."):
+                    found.append(Path(dirpath, name).relative_to(self.root).as_posix())
+            if not recursive:
+                break
+        return sorted(found)
+
+    def read(self, path: str) -> bytes:
+        full = self.root / path
+        if full.is_symlink():
+            target = full.resolve()
+            if not target.is_relative_to(self.root):
+                raise SourceError(f"symlink points outside the repository (to {os.readlink(full)})")
+        try:
+            with open(full, "rb") as handle:
+                # One byte past the cap tells an oversized file without reading it all.
+                return handle.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise SourceError(f"cannot read file: {exc.strerror}") from None
+
+    def blob_id(self, path: str) -> str | None:
+        return None

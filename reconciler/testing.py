@@ -1,0 +1,124 @@
+"""Builders for tests and benchmarks: config repositories on disk, synthetic fleets.
+
+Shipped in the package (like ``structlog.testing``) so that tests, benchmarks
+and the demo share one way to make repositories.  Nothing in the product
+imports it.
+"""
+
+from __future__ import annotations
+
+import random
+import textwrap
+from collections.abc import Mapping
+from pathlib import Path
+
+GATEWAY_TYPES = ("LSX", "LSG", "ACCU")
+
+
+def write(root: Path, files: Mapping[str, str]) -> Path:
+    """Write ``{relative path: YAML text}`` below ``root`` (text is dedented); returns ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return root
+
+
+def profile_yaml(name: str, *, index: int = 0, description: str | None = None) -> str:
+    """A realistic profile with blocks for all three types; ``index`` varies the values."""
+    heartbeat = 300 + (index % 50) * 30
+    current = 16 + index % 17
+    lines = [
+        f"name: {name}",
+        f"description: {description or f'Synthetic profile {index}'}",
+        "parameters:",
+        "  LSX:",
+        "    backend:",
+        f"      HeartbeatInterval: {heartbeat}",
+        "      WebSocketPingInterval: 60",
+        "    charging:",
+        f"      MaxChargingCurrent: {current}",
+        "      ConnectionTimeOut: 90",
+        "      StopTransactionOnEVSideDisconnect: true",
+        "    metering:",
+        "      MeterValueSampleInterval: 300",
+        "      MeterValuesSampledData: [Energy.Active.Import.Register, Power.Active.Import]",
+        "    display:",
+        f"      LightIntensity: {40 + index % 60}",
+        "  LSG:",
+        "    backend:",
+        f"      HeartbeatInterval: {heartbeat}",
+        "    charging:",
+        f"      MaxChargingCurrent: {current}",
+        "    network:",
+        "      ApnName: m2m.operator.example",
+        "  ACCU:",
+        "    backend:",
+        f"      HeartbeatInterval: {heartbeat}",
+        "    charging:",
+        f"      MaxChargingCurrent: {60 + index % 60}",
+        "    battery:",
+        f"      MinStateOfCharge: {10 + index % 30}",
+        "rollout:",
+        "  max_in_flight: 200",
+        "  abort: {min_attempted: 20, max_declined_ratio: 0.2}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def gateway_id(gateway_type: str, number: int) -> str:
+    return f"{gateway_type}-{number:06d}"
+
+
+def gateways_yaml(
+    entries: list[tuple[str, str, str | None]], *, rng: random.Random | None = None
+) -> str:
+    """A gateways file for ``(id, type, profile)`` entries; every fifth gets subsettings."""
+    rng = rng or random.Random(0)
+    lines = ["gateways:"]
+    for number, (ident, gateway_type, profile) in enumerate(entries):
+        lines.append(f"  - id: {ident}")
+        lines.append(f"    type: {gateway_type}")
+        if profile is not None:
+            lines.append(f"    profile: {profile}")
+        lines.append(
+            f"    labels: {{site: site-{rng.randrange(200)}, level: '{rng.randrange(4)}'}}"
+        )
+        if number % 5 == 0:
+            lines += [
+                "    subsettings:",
+                "      charging:",
+                f"        MaxChargingCurrent: {rng.randrange(6, 33)}",
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def synthetic_repo(
+    root: Path, *, gateways: int = 100_000, files: int = 1_000, profiles: int = 500, seed: int = 1
+) -> Path:
+    """A large valid config repo: ``gateways`` spread evenly over ``files`` and ``profiles``."""
+    rng = random.Random(seed)
+    (root / "profiles.d").mkdir(parents=True, exist_ok=True)
+    (root / "gateways.d").mkdir(parents=True, exist_ok=True)
+    names = [f"profile-{i:04d}" for i in range(profiles)]
+    for index, name in enumerate(names):
+        (root / "profiles.d" / f"{name}.yaml").write_text(
+            profile_yaml(name, index=index), encoding="utf-8"
+        )
+    per_file = max(1, gateways // files)
+    number = 0
+    for file_index in range(files):
+        entries: list[tuple[str, str, str | None]] = []
+        for _ in range(per_file if file_index < files - 1 else gateways - number):
+            gateway_type = GATEWAY_TYPES[number % 3]
+            entries.append(
+                (gateway_id(gateway_type, number), gateway_type, names[number % profiles])
+            )
+            number += 1
+        folder = root / "gateways.d" / f"region-{file_index % 10}"
+        folder.mkdir(exist_ok=True)
+        (folder / f"site-{file_index:04d}.yaml").write_text(
+            gateways_yaml(entries, rng=rng), encoding="utf-8"
+        )
+    return root
