@@ -1,4 +1,4 @@
-"""Builders for tests and benchmarks: config repositories on disk, synthetic fleets.
+"""Builders for tests and benchmarks: config repositories on disk, synthetic fleets, a simulator.
 
 Shipped in the package (like ``structlog.testing``) so that tests, benchmarks
 and the demo share one way to make repositories.  Nothing in the product
@@ -7,10 +7,16 @@ imports it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import random
 import textwrap
-from collections.abc import Mapping
+import threading
+import urllib.request
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 GATEWAY_TYPES = ("LSX", "LSG", "ACCU")
 
@@ -122,3 +128,123 @@ def synthetic_repo(
             gateways_yaml(entries, rng=rng), encoding="utf-8"
         )
     return root
+
+
+FIRMWARE = {
+    "LSX": ("1.1.0", "1.2.0", "2.0.0", "2.1.3", "3.0.1"),
+    "LSG": ("3.1.0", "3.2.0", "4.0.0", "4.1.3"),
+    "ACCU": ("1.0.0", "1.4.2", "2.0.0"),
+}
+"""Firmware versions in the field, per type; the simulator and inventories draw from these."""
+
+
+def inventory_item(gateway_id: str, gateway_type: str, rng: random.Random) -> dict[str, object]:
+    """A GATEWAY object (DESIGN.md section 6) with plausible, seed-determined facts."""
+    number = int("".join(ch for ch in gateway_id if ch.isdigit()) or 0)
+    stations = [
+        {
+            "id": f"CS-{number:06d}-{s}",
+            "ports": [f"CS-{number:06d}-{s}-{p}" for p in range(1, rng.randint(1, 2) + 1)],
+        }
+        for s in range(1, rng.randint(1, 2) + 1)
+    ]
+    return {
+        "id": gateway_id,
+        "type": gateway_type,
+        "firmware": rng.choice(FIRMWARE[gateway_type]),
+        "provider": rng.choice(["Stadtwerke Rheinland", "ChargeNet", "VoltPoint"]),
+        "address": f"{rng.choice(['Hauptstr.', 'Bahnhofstr.', 'Ring', 'Allee'])} {rng.randint(1, 200)}, "
+        f"{rng.choice(['44137 Dortmund', '45127 Essen', '50667 Köln', '40213 Düsseldorf'])}",
+        "owner": rng.choice(
+            ["Stadtwerke Rheinland", "Parkhaus GmbH", "Retail AG", "Fleet Services"]
+        ),
+        "stations": stations,
+    }
+
+
+def inventory_for(gateways: Mapping[str, str], *, seed: int = 1) -> list[dict[str, object]]:
+    """An inventory for ``{id: type}``, deterministic for ``seed``."""
+    rng = random.Random(seed)
+    return [
+        inventory_item(gateway_id, gateways[gateway_id], rng) for gateway_id in sorted(gateways)
+    ]
+
+
+# --- a running head-end simulator ------------------------------------------------------------
+
+
+class SimulatorHandle:
+    """A simulator running in a background thread: its URL and token, and its admin endpoints.
+
+    The admin calls are synchronous (plain ``urllib``): the simulator has its
+    own loop in its own thread, so a test's loop may block on them briefly.
+    """
+
+    def __init__(self, url: str, token: str) -> None:
+        self.url = url
+        self.token = token
+
+    def __repr__(self) -> str:
+        return f"SimulatorHandle(url={self.url!r})"
+
+    def _admin(self, path: str, body: Any = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.url + path, data=data, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def counters(self) -> dict[str, Any]:
+        """``GET /_admin/counters``: requests per endpoint, responses per code, jobs, faults."""
+        return dict(self._admin("/_admin/counters"))
+
+    def set_faults(self, **changes: Any) -> dict[str, Any]:
+        """``POST /_admin/faults``, e.g. ``set_faults(error_rate=1.0)`` or ``fail_next=["error"]``."""
+        return dict(self._admin("/_admin/faults", changes))
+
+    def drift(self, gateway_id: str, parameters: dict[str, Any]) -> dict[str, Any]:
+        """``POST /_admin/drift``: force live values on one gateway."""
+        return dict(
+            self._admin("/_admin/drift", {"gateway_id": gateway_id, "parameters": parameters})
+        )
+
+
+@contextlib.contextmanager
+def running_simulator(**options: Any) -> Iterator[SimulatorHandle]:
+    """Run the head-end simulator on 127.0.0.1 (a free port) in a thread with its own loop.
+
+    ``options`` are :class:`~reconciler.drivers.simulator.SimulatorOptions` fields,
+    e.g. ``running_simulator(fleet=50, latency_ms=5, token="t")``.  Stops the
+    server and joins the thread on exit.
+    """
+    from reconciler.drivers.simulator import Simulator, SimulatorOptions, serving
+
+    settings = SimulatorOptions(**options)
+    started = threading.Event()
+    state: dict[str, Any] = {}
+
+    async def serve() -> None:
+        try:
+            stop = asyncio.Event()
+            async with serving(Simulator(settings)) as url:
+                state.update(url=url, stop=stop, loop=asyncio.get_running_loop())
+                started.set()
+                await stop.wait()
+        except BaseException as exc:
+            state["error"] = exc
+            raise
+        finally:
+            started.set()
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), name="simulator", daemon=True)
+    thread.start()
+    started.wait(timeout=60)
+    if "url" not in state:
+        thread.join(timeout=5)
+        raise RuntimeError(f"the simulator did not start: {state.get('error')!r}")
+    try:
+        yield SimulatorHandle(state["url"], settings.token)
+    finally:
+        state["loop"].call_soon_threadsafe(state["stop"].set)
+        thread.join(timeout=30)

@@ -1,31 +1,50 @@
 """The ``reconciler`` command line: thin commands over the layers below.
 
-Each command lives in its own module and is registered on :data:`cli` here.
-Nothing imports this package.  Errors meant for users are printed without a
-traceback; exit code 2 is a usage error (click's convention), and an
-unexpected internal error prints one line (``RECONCILER_DEBUG=1`` shows the
-traceback) and exits 1.
+Each command lives in its own module, listed in :data:`COMMANDS` and imported
+only when it runs (``validate`` need not import the HTTP stack: start-up is
+part of every CI run).  Nothing imports this package.  Errors meant for users
+are printed without a traceback; exit code 2 is a usage error (click's
+convention), and an unexpected internal error prints one line
+(``RECONCILER_DEBUG=1`` shows the traceback) and exits 1.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
 import click
 
 from reconciler import __version__
-from reconciler.cli import schema, validate
+
+COMMANDS = {
+    "validate": "reconciler.cli.validate",
+    "plan": "reconciler.cli.plan",
+    "schema": "reconciler.cli.schema",
+    "simulate": "reconciler.cli.simulate",
+}
+"""Command name -> module defining ``command``; in the order ``--help`` lists them."""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        if module is None:
+            return None
+        command: click.Command = importlib.import_module(module).command
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="reconciler")
 def cli() -> None:
     """Declarative profile rollouts for LG2WAN charging gateways (GitOps)."""
-
-
-cli.add_command(validate.command)
-cli.add_command(schema.command)
 
 
 def main() -> None:

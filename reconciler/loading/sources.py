@@ -73,3 +73,44 @@ class DirectorySource:
 
     def blob_id(self, path: str) -> str | None:
         return None
+
+
+class MemorySource:
+    """Files held in memory, optionally over another source: what a repository *would* be.
+
+    The editing commands validate the repository as it would be after an edit
+    (an overlay of the changed files over the working tree); tests build
+    repositories without touching the disk.  ``None`` in ``files`` deletes.
+    """
+
+    def __init__(self, files: dict[str, bytes | None], base: Source | None = None) -> None:
+        self.files = files
+        self.base = base
+
+    def list(self, folder: str, *, recursive: bool) -> list[str]:
+        found = set(self.base.list(folder, recursive=recursive)) if self.base is not None else set()
+        prefix = folder.rstrip("/") + "/"
+        for path, data in self.files.items():
+            if not path.startswith(prefix) or not path.endswith(YAML_SUFFIXES):
+                continue
+            rest = path[len(prefix) :]
+            if not recursive and "/" in rest:
+                continue
+            if data is None:
+                found.discard(path)
+            else:
+                found.add(path)
+        return sorted(found)
+
+    def read(self, path: str) -> bytes:
+        if path in self.files:
+            data = self.files[path]
+            if data is None:
+                raise SourceError("no such file")
+            return data
+        if self.base is None:
+            raise SourceError("no such file")
+        return self.base.read(path)
+
+    def blob_id(self, path: str) -> str | None:
+        return None if path in self.files or self.base is None else self.base.blob_id(path)

@@ -24,6 +24,10 @@ class Repo:
     gateway_files: dict[str, str] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     files_checked: int = 0
+    members: dict[str, list[str]] = field(default_factory=dict)
+    """Gateway ids per profile name."""
+    entries_by_file: dict[str, tuple[GatewayEntry, ...]] = field(default_factory=dict)
+    """The valid entries of each gateways file; unchanged files keep the same tuple between loads."""
 
     @property
     def valid(self) -> bool:

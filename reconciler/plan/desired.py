@@ -1,0 +1,147 @@
+"""Desired configuration of one gateway (DESIGN.md section 4), with per-(profile, type, firmware) caches.
+
+member of P:  firmware defaults of T@F, overlaid by P.parameters[T], overlaid
+              by its subsettings; restricted to the keys of T@F.  Every key of
+              T@F is managed (secrets only when set: they have no default).
+no profile:   only its subsettings are managed.
+firmware unknown (no inventory, nothing in the store): the same without the
+              restriction; the plan says the result is provisional.
+
+Most gateways of a profile share type and firmware and have no subsettings, so
+their desired configuration is one shared, read-only dict per (P, T, F).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from packaging.version import Version
+
+from reconciler.model.catalogs import Catalog, ParameterSpec, parse_version
+from reconciler.model.files import GatewayEntry, ParameterBlock, ProfileFile
+from reconciler.plan.values import SecretDigest, seal
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """A key the profile or subsettings set that this gateway's syntax lacks."""
+
+    key: str
+    reason: str
+    """Why, without the key: "not in LSX 1.1.0"."""
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class Desired:
+    """The managed configuration of one gateway, and the keys left out."""
+
+    config: Mapping[str, Any]
+    skipped: tuple[Skip, ...]
+
+
+def flatten(block: ParameterBlock) -> dict[str, Any]:
+    """``SECTION -> Key -> value`` to the wire's flat ``Key -> value``."""
+    return {key: value for keys in block.values() for key, value in keys.items()}
+
+
+class DesiredState:
+    """Computes desired configurations; caches what gateways share.  Pure: no I/O, no clock."""
+
+    def __init__(self, catalog: Catalog, digest: SecretDigest) -> None:
+        self.catalog = catalog
+        self.digest = digest
+        self._syntax: dict[tuple[str, str | None], Mapping[str, ParameterSpec] | None] = {}
+        self._defaults: dict[tuple[str, str | None], dict[str, Any]] = {}
+        # Keyed by profile name; each entry keeps the profile object it was computed
+        # from, so a changed profile (a new object) is never served stale values.
+        self._base: dict[tuple[str, str, str | None], tuple[ProfileFile, Desired]] = {}
+        self._profiles: dict[str, tuple[ProfileFile, dict[str, dict[str, Any]]]] = {}
+
+    def syntax(self, gateway_type: str, firmware: str | None) -> Mapping[str, ParameterSpec] | None:
+        """The keys of T@F; ``None`` when the firmware is unknown or not a version."""
+        key = (gateway_type, firmware)
+        if key not in self._syntax:
+            version = _version(firmware)
+            self._syntax[key] = (
+                None if version is None else self.catalog.for_gateway(gateway_type, version)
+            )
+        return self._syntax[key]
+
+    def defaults(self, gateway_type: str, firmware: str | None) -> Mapping[str, Any]:
+        """Firmware defaults of T@F (all firmware versions' keys when it is unknown); shared, read-only."""
+        key = (gateway_type, firmware)
+        found = self._defaults.get(key)
+        if found is None:
+            syntax = self.syntax(gateway_type, firmware)
+            specs = syntax if syntax is not None else self.catalog.types[gateway_type].specs
+            found = {k: spec.default for k, spec in specs.items() if spec.default is not None}
+            self._defaults[key] = found
+        return found
+
+    def _profile_values(self, profile: ProfileFile, gateway_type: str) -> dict[str, Any]:
+        cached = self._profiles.get(profile.name)
+        if cached is None or cached[0] is not profile:
+            cached = (profile, {})
+            self._profiles[profile.name] = cached
+        per_type = cached[1]
+        if gateway_type not in per_type:
+            block = profile.parameters.get(gateway_type, {})  # type: ignore[call-overload]
+            per_type[gateway_type] = {k: seal(v, self.digest) for k, v in flatten(block).items()}
+        return per_type[gateway_type]
+
+    @staticmethod
+    def _restrict(
+        values: dict[str, Any],
+        syntax: Mapping[str, ParameterSpec] | None,
+        gateway_type: str,
+        firmware: str | None,
+    ) -> tuple[dict[str, Any], tuple[Skip, ...]]:
+        if syntax is None:
+            return values, ()
+        kept = {k: v for k, v in values.items() if k in syntax}
+        if len(kept) == len(values):
+            return kept, ()
+        return kept, tuple(
+            Skip(k, f"not in {gateway_type} {firmware}") for k in values if k not in syntax
+        )
+
+    def for_member(
+        self, profile: ProfileFile, entry: GatewayEntry, firmware: str | None
+    ) -> Desired:
+        """Desired state of a member of ``profile``."""
+        cache_key = (profile.name, entry.type, firmware)
+        cached = self._base.get(cache_key)
+        if cached is not None and cached[0] is profile:
+            base = cached[1]
+        else:
+            syntax = self.syntax(entry.type, firmware)
+            values, skipped = self._restrict(
+                dict(self._profile_values(profile, entry.type)), syntax, entry.type, firmware
+            )
+            base = Desired({**self.defaults(entry.type, firmware), **values}, skipped)
+            self._base[cache_key] = (profile, base)
+        if not entry.subsettings:
+            return base
+        own, own_skipped = self.subsettings(entry, firmware)
+        return Desired({**base.config, **own}, base.skipped + own_skipped)
+
+    def subsettings(
+        self, entry: GatewayEntry, firmware: str | None
+    ) -> tuple[dict[str, Any], tuple[Skip, ...]]:
+        """The gateway's own overrides, sealed and restricted to its syntax."""
+        digest = self.digest
+        values = {
+            k: seal(v, digest) if type(v) is dict else v
+            for keys in entry.subsettings.values()
+            for k, v in keys.items()
+        }
+        return self._restrict(values, self.syntax(entry.type, firmware), entry.type, firmware)
+
+
+def _version(firmware: str | None) -> Version | None:
+    return None if firmware is None else parse_version(firmware)

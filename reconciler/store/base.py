@@ -1,0 +1,72 @@
+"""The state store interface: what the engine and the commands need from durable storage."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from reconciler.model.state import AppliedGateway, Status
+
+
+@dataclass(frozen=True, slots=True)
+class Rollout:
+    """One rollout: the changes of one commit to one profile's members."""
+
+    rollout_id: int
+    commit: str | None
+    profile: str | None
+    started_at: float
+    finished_at: float | None
+    state: str
+    """running | finished | aborted"""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One status change of one gateway, kept for audit and metrics."""
+
+    gateway_id: str
+    status: Status
+    at: float
+    reason: str = ""
+    rollout_id: int | None = None
+
+
+class StateStore(Protocol):
+    """Durable per-gateway state.  Every write is one transaction: a crash leaves each write whole or absent."""
+
+    def applied(self) -> dict[str, AppliedGateway]:
+        """Every managed gateway's state."""
+        ...
+
+    def get(self, gateway_id: str) -> AppliedGateway | None: ...
+
+    def write(self, states: Sequence[AppliedGateway], *, rollout_id: int | None = None) -> None:
+        """Insert or replace these gateways' states, and record a transition for each status change."""
+        ...
+
+    def forget(self, gateway_ids: Sequence[str]) -> None:
+        """Stop tracking gateways that left management (their reset was accepted)."""
+        ...
+
+    def start_rollout(self, commit: str | None, profile: str | None, at: float) -> int: ...
+
+    def finish_rollout(self, rollout_id: int, state: str, at: float, reason: str = "") -> None: ...
+
+    def rollouts(self, *, active_only: bool = False) -> list[Rollout]: ...
+
+    def transitions(
+        self, gateway_id: str | None = None, *, limit: int = 1000
+    ) -> list[Transition]: ...
+
+    def secret_key(self) -> bytes:
+        """The key of the keyed hash that secret values are compared by (created once per store)."""
+        ...
+
+    def get_meta(self, key: str) -> str | None: ...
+
+    def set_meta(self, key: str, value: str) -> None: ...
+
+    def close(self) -> None: ...

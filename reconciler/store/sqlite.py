@@ -1,0 +1,317 @@
+"""SQLite state store: WAL journal, one transaction per state change, versioned schema.
+
+Durability: WAL with ``synchronous=NORMAL`` never loses a committed
+transaction when the *process* dies (``kill -9``); only a power loss may drop
+the last commits, never corrupt the database.  Set ``durable=True`` for
+``synchronous=FULL`` where that matters more than write speed.
+
+Schema versions live in ``PRAGMA user_version``; :data:`MIGRATIONS` holds one
+script per version, applied in order, each in its own transaction, so a store
+written by any earlier release opens with the current one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from reconciler.model.state import AppliedGateway, Status
+from reconciler.store.base import Rollout, Transition
+
+_STATUSES = ", ".join(f"'{s.value}'" for s in Status)
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: gateways, rollouts, meta
+    f"""
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE rollouts (
+        rollout_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        commit_sha TEXT,
+        profile TEXT,
+        started_at REAL NOT NULL,
+        finished_at REAL,
+        state TEXT NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'finished', 'aborted')),
+        reason TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE gateways (
+        gateway_id TEXT PRIMARY KEY,
+        type TEXT NOT NULL,
+        firmware TEXT,
+        profile TEXT,
+        status TEXT NOT NULL CHECK (status IN ({_STATUSES})),
+        accepted TEXT NOT NULL DEFAULT '{{}}',
+        target TEXT NOT NULL DEFAULT '{{}}',
+        reason TEXT NOT NULL DEFAULT '',
+        job_id TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        commit_sha TEXT,
+        rollout_id INTEGER REFERENCES rollouts(rollout_id),
+        updated_at REAL NOT NULL DEFAULT 0
+    );
+    CREATE INDEX gateways_by_status ON gateways(status);
+    CREATE INDEX gateways_by_profile ON gateways(profile);
+    """,
+    # 2: drift details, skipped keys, and a transition history
+    """
+    ALTER TABLE gateways ADD COLUMN mismatch TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE gateways ADD COLUMN skipped TEXT NOT NULL DEFAULT '[]';
+    CREATE TABLE transitions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        gateway_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        at REAL NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        rollout_id INTEGER
+    );
+    CREATE INDEX transitions_by_gateway ON transitions(gateway_id, id);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_COLUMNS = (
+    "gateway_id, type, firmware, profile, status, accepted, target, reason, job_id, attempts, "
+    "commit_sha, updated_at, mismatch, skipped"
+)
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+class StoreError(Exception):
+    """The store cannot be opened or is newer than this release understands."""
+
+
+class SQLiteStore:
+    """A :class:`~reconciler.store.base.StateStore` in one SQLite file."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, durable: bool = False, read_only: bool = False
+    ) -> None:
+        self.path = Path(path)
+        try:
+            if read_only:
+                # Plans must never change the store: open it read-only, without migrating.
+                self._db = sqlite3.connect(
+                    f"file:{self.path}?mode=ro",
+                    uri=True,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+                if self.schema_version != SCHEMA_VERSION:
+                    raise StoreError(
+                        f"{self.path}: schema version {self.schema_version}, this release needs {SCHEMA_VERSION}; "
+                        "run `reconciler apply` or the daemon once to migrate it"
+                    )
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self.migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: cannot open the state store: {exc}") from exc
+
+    # --- schema ---------------------------------------------------------------
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def migrate(self, target: int = SCHEMA_VERSION) -> None:
+        """Apply the migrations from the store's version up to ``target``, one transaction each."""
+        current = self.schema_version
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: schema version {current} is newer than this release understands ({SCHEMA_VERSION})"
+            )
+        for version in range(current + 1, target + 1):
+            with self._transaction():
+                for statement in MIGRATIONS[version - 1].split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version={version}")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # --- gateways -------------------------------------------------------------
+
+    @staticmethod
+    def _row(row: tuple[Any, ...]) -> AppliedGateway:
+        (
+            gateway_id,
+            gateway_type,
+            firmware,
+            profile,
+            status,
+            accepted,
+            target,
+            reason,
+            job_id,
+            attempts,
+            commit,
+            updated_at,
+            mismatch,
+            skipped,
+        ) = row
+        return AppliedGateway(
+            gateway_id=gateway_id,
+            type=gateway_type,
+            firmware=firmware,
+            profile=profile,
+            status=Status(status),
+            accepted=json.loads(accepted),
+            target=json.loads(target),
+            reason=reason,
+            job_id=job_id,
+            attempts=attempts,
+            commit=commit,
+            updated_at=updated_at,
+            mismatch=json.loads(mismatch),
+            skipped=tuple(json.loads(skipped)),
+        )
+
+    def applied(self) -> dict[str, AppliedGateway]:
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM gateways ORDER BY gateway_id")
+        return {row[0]: self._row(row) for row in rows}
+
+    def get(self, gateway_id: str) -> AppliedGateway | None:
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM gateways WHERE gateway_id = ?", (gateway_id,)
+        ).fetchone()
+        return self._row(row) if row is not None else None
+
+    def write(self, states: Sequence[AppliedGateway], *, rollout_id: int | None = None) -> None:
+        if not states:
+            return
+        with self._transaction() as db:
+            ids = [s.gateway_id for s in states]
+            before: dict[str, str] = {}
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                before.update(
+                    db.execute(
+                        f"SELECT gateway_id, status FROM gateways WHERE gateway_id IN ({marks})",
+                        chunk,
+                    )
+                )
+            db.executemany(
+                f"INSERT OR REPLACE INTO gateways ({_COLUMNS}, rollout_id) VALUES ({','.join('?' * 15)})",
+                [
+                    (
+                        s.gateway_id,
+                        s.type,
+                        s.firmware,
+                        s.profile,
+                        s.status.value,
+                        _dump(dict(s.accepted)),
+                        _dump(dict(s.target)),
+                        s.reason,
+                        s.job_id,
+                        s.attempts,
+                        s.commit,
+                        s.updated_at,
+                        _dump(dict(s.mismatch)),
+                        _dump(list(s.skipped)),
+                        rollout_id,
+                    )
+                    for s in states
+                ],
+            )
+            db.executemany(
+                "INSERT INTO transitions (gateway_id, status, at, reason, rollout_id) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (s.gateway_id, s.status.value, s.updated_at, s.reason, rollout_id)
+                    for s in states
+                    if before.get(s.gateway_id) != s.status.value
+                ],
+            )
+
+    def forget(self, gateway_ids: Sequence[str]) -> None:
+        with self._transaction() as db:
+            db.executemany("DELETE FROM gateways WHERE gateway_id = ?", [(g,) for g in gateway_ids])
+
+    # --- rollouts -------------------------------------------------------------
+
+    def start_rollout(self, commit: str | None, profile: str | None, at: float) -> int:
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO rollouts (commit_sha, profile, started_at) VALUES (?, ?, ?)",
+                (commit, profile, at),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def finish_rollout(self, rollout_id: int, state: str, at: float, reason: str = "") -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE rollouts SET state = ?, finished_at = ?, reason = ? WHERE rollout_id = ?",
+                (state, at, reason, rollout_id),
+            )
+
+    def rollouts(self, *, active_only: bool = False) -> list[Rollout]:
+        query = "SELECT rollout_id, commit_sha, profile, started_at, finished_at, state, reason FROM rollouts"
+        if active_only:
+            query += " WHERE state = 'running'"
+        return [Rollout(*row) for row in self._db.execute(query + " ORDER BY rollout_id")]
+
+    def transitions(self, gateway_id: str | None = None, *, limit: int = 1000) -> list[Transition]:
+        query = "SELECT gateway_id, status, at, reason, rollout_id FROM transitions"
+        parameters: tuple[Any, ...] = ()
+        if gateway_id is not None:
+            query += " WHERE gateway_id = ?"
+            parameters = (gateway_id,)
+        rows = self._db.execute(
+            query + " ORDER BY id DESC LIMIT ?", (*parameters, limit)
+        ).fetchall()
+        return [Transition(g, Status(s), at, reason, r) for g, s, at, reason, r in reversed(rows)]
+
+    # --- meta -----------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def secret_key(self) -> bytes:
+        existing = self.get_meta("secret_hmac_key")
+        if existing is None:
+            with self._transaction() as db:
+                row = db.execute("SELECT value FROM meta WHERE key = 'secret_hmac_key'").fetchone()
+                existing = row[0] if row is not None else secrets.token_hex(32)
+                db.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('secret_hmac_key', ?)",
+                    (existing,),
+                )
+        return bytes.fromhex(existing)
+
+    def integrity_ok(self) -> bool:
+        return bool(self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
