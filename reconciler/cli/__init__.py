@@ -10,6 +10,7 @@ convention), and an unexpected internal error prints one line
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
@@ -47,10 +48,28 @@ def cli() -> None:
     """Declarative profile rollouts for LG2WAN charging gateways (GitOps)."""
 
 
+ONE_SHOT = frozenset({"validate", "plan", "schema"})
+"""Commands that exit without tearing the heap down (see :func:`main`)."""
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    After a one-shot command (validate, plan) at fleet scale the interpreter
+    would spend 0.1-0.5 s freeing a million objects one by one at exit
+    (measured at 100,000 gateways).  Those commands hold no resources that
+    need closing, so once their output is flushed the process ends at once.
+    """
     try:
-        cli.main(prog_name="reconciler")
+        try:
+            cli.main(prog_name="reconciler")
+        except SystemExit as done:
+            if len(sys.argv) > 1 and sys.argv[1] in ONE_SHOT and isinstance(done.code, int | None):
+                with contextlib.suppress(OSError):  # a closed pipe (`| head`) is no error
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                os._exit(done.code or 0)
+            raise
     except Exception as exc:
         if os.environ.get("RECONCILER_DEBUG"):
             raise

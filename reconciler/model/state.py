@@ -59,3 +59,7 @@ class AppliedGateway:
     mismatch: Config = field(default_factory=dict)
     """Live values that differ from ``accepted`` (status Mismatch)."""
     skipped: tuple[str, ...] = ()
+    job_key: str | None = None
+    """The idempotency key of the current job, stored before it is submitted."""
+    rollout_id: int | None = None
+    """The rollout the current job belongs to (its abort state stops a resume)."""

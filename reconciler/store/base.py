@@ -44,7 +44,9 @@ class StateStore(Protocol):
     def get(self, gateway_id: str) -> AppliedGateway | None: ...
 
     def write(self, states: Sequence[AppliedGateway], *, rollout_id: int | None = None) -> None:
-        """Insert or replace these gateways' states, and record a transition for each status change."""
+        """Insert or replace these gateways' states, and record a transition for each status change.
+
+        ``rollout_id``, when given, overrides each state's own ``rollout_id``."""
         ...
 
     def forget(self, gateway_ids: Sequence[str]) -> None:

@@ -71,12 +71,16 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX transitions_by_gateway ON transitions(gateway_id, id);
     """,
+    # 3: idempotency key of the current job
+    """
+    ALTER TABLE gateways ADD COLUMN job_key TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _COLUMNS = (
     "gateway_id, type, firmware, profile, status, accepted, target, reason, job_id, attempts, "
-    "commit_sha, updated_at, mismatch, skipped"
+    "commit_sha, updated_at, mismatch, skipped, job_key, rollout_id"
 )
 
 
@@ -169,6 +173,8 @@ class SQLiteStore:
             updated_at,
             mismatch,
             skipped,
+            job_key,
+            rollout_id,
         ) = row
         return AppliedGateway(
             gateway_id=gateway_id,
@@ -185,6 +191,8 @@ class SQLiteStore:
             updated_at=updated_at,
             mismatch=json.loads(mismatch),
             skipped=tuple(json.loads(skipped)),
+            job_key=job_key,
+            rollout_id=rollout_id,
         )
 
     def applied(self) -> dict[str, AppliedGateway]:
@@ -213,7 +221,7 @@ class SQLiteStore:
                     )
                 )
             db.executemany(
-                f"INSERT OR REPLACE INTO gateways ({_COLUMNS}, rollout_id) VALUES ({','.join('?' * 15)})",
+                f"INSERT OR REPLACE INTO gateways ({_COLUMNS}) VALUES ({','.join('?' * 16)})",
                 [
                     (
                         s.gateway_id,
@@ -230,7 +238,8 @@ class SQLiteStore:
                         s.updated_at,
                         _dump(dict(s.mismatch)),
                         _dump(list(s.skipped)),
-                        rollout_id,
+                        s.job_key,
+                        s.rollout_id if rollout_id is None else rollout_id,
                     )
                     for s in states
                 ],
@@ -238,7 +247,13 @@ class SQLiteStore:
             db.executemany(
                 "INSERT INTO transitions (gateway_id, status, at, reason, rollout_id) VALUES (?, ?, ?, ?, ?)",
                 [
-                    (s.gateway_id, s.status.value, s.updated_at, s.reason, rollout_id)
+                    (
+                        s.gateway_id,
+                        s.status.value,
+                        s.updated_at,
+                        s.reason,
+                        s.rollout_id if rollout_id is None else rollout_id,
+                    )
                     for s in states
                     if before.get(s.gateway_id) != s.status.value
                 ],
