@@ -1,0 +1,93 @@
+"""Request and answer bodies of the head-end API, as the simulator checks and builds them.
+
+Called by :mod:`reconciler.drivers.simulator`.  Hand-written checks rather than
+a schema library: they run for every request of a benchmark at thousands of
+requests per second, and each failure says what was expected.  The contract
+they enforce is ``openapi.yaml``; ``tests/drivers/test_openapi.py`` keeps the
+two in agreement.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from reconciler.drivers.base import MAX_BATCH
+
+__all__ = [
+    "MAX_BATCH",
+    "MAX_PAGE",
+    "JobEntry",
+    "Malformed",
+    "decode_cursor",
+    "encode_cursor",
+    "error",
+    "id_list",
+    "job_batch",
+    "job_request",
+]
+
+MAX_PAGE = 500
+"""Largest ``limit`` of an inventory page."""
+
+JobEntry = tuple[str, dict[str, Any], str]
+"""A checked job request: gateway id, parameters, idempotency key."""
+
+
+class Malformed(Exception):
+    """The request body breaks the API's schema: answered 422."""
+
+
+def error(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+def encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if text.startswith("o:") and text[2:].isdigit():
+            return int(text[2:])
+    except (binascii.Error, UnicodeDecodeError):
+        pass
+    raise Malformed("cursor: not a cursor this head-end handed out")
+
+
+def id_list(data: Any, name: str) -> list[str]:
+    if not isinstance(data, dict) or set(data) != {name}:
+        raise Malformed(f'expected {{"{name}": [ID, ...]}}')
+    ids = data[name]
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise Malformed(f"{name}: expected a list of strings")
+    if not 1 <= len(ids) <= MAX_BATCH:
+        raise Malformed(f"{name}: expected 1..{MAX_BATCH} entries, got {len(ids)}")
+    return ids
+
+
+def job_request(data: Any) -> JobEntry:
+    if not isinstance(data, dict) or set(data) != {"gateway_id", "parameters", "idempotency_key"}:
+        raise Malformed("a job request is {gateway_id, parameters, idempotency_key}")
+    gateway_id, parameters, key = data["gateway_id"], data["parameters"], data["idempotency_key"]
+    if not isinstance(gateway_id, str) or not gateway_id:
+        raise Malformed("gateway_id: expected a non-empty string")
+    if not isinstance(parameters, dict) or not parameters:
+        raise Malformed("parameters: expected a non-empty object of KEY: VALUE")
+    if not isinstance(key, str) or not 1 <= len(key) <= 200:
+        raise Malformed("idempotency_key: expected a string of 1..200 characters")
+    return gateway_id, parameters, key
+
+
+def job_batch(data: Any) -> list[JobEntry]:
+    """Every entry of a ``jobs:batch`` body, checked; one bad entry refuses the whole body."""
+    if not isinstance(data, dict) or set(data) != {"jobs"} or not isinstance(data["jobs"], list):
+        raise Malformed('expected {"jobs": [JOB_REQUEST, ...]}')
+    jobs = data["jobs"]
+    if not 1 <= len(jobs) <= MAX_BATCH:
+        raise Malformed(f"jobs: expected 1..{MAX_BATCH} entries, got {len(jobs)}")
+    return [job_request(item) for item in jobs]
