@@ -22,8 +22,12 @@ from reconciler import __version__
 COMMANDS = {
     "validate": "reconciler.cli.validate",
     "plan": "reconciler.cli.plan",
+    "apply": "reconciler.cli.apply",
+    "retry": "reconciler.cli.retry",
     "schema": "reconciler.cli.schema",
     "simulate": "reconciler.cli.simulate",
+    "status": "reconciler.cli.status",
+    "search": "reconciler.cli.search",
 }
 """Command name -> module defining ``command``; in the order ``--help`` lists them."""
 

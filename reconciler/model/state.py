@@ -50,7 +50,7 @@ class AppliedGateway:
     accepted: Config = field(default_factory=dict)
     """The last configuration the gateway accepted (managed keys only); empty if none yet."""
     target: Config = field(default_factory=dict)
-    """The full desired configuration of the last rollout started (what the job works towards)."""
+    """The managed configuration once the current job is accepted (becomes ``accepted``)."""
     reason: str = ""
     job_id: str | None = None
     attempts: int = 0
@@ -63,3 +63,5 @@ class AppliedGateway:
     """The idempotency key of the current job, stored before it is submitted."""
     rollout_id: int | None = None
     """The rollout the current job belongs to (its abort state stops a resume)."""
+    send: Config = field(default_factory=dict)
+    """What the current job sends: the keys that differ, and resets to firmware defaults."""

@@ -245,9 +245,8 @@ class Planner:
         message = ""
         deferred: Action | None = None
         if action is not Action.NONE:
-            target = {**managed, **resets}
             if state.status in ACTIVE:
-                if _same_config(state.target, target):
+                if _same_config(state.target, managed):
                     action = Action.NONE  # the rollout in progress already heads there
                 else:
                     deferred, action = action, Action.DEFER
@@ -255,7 +254,7 @@ class Planner:
                         f"rollout in progress ({state.status.value}); planned again when it ends"
                     )
             elif state.status in (Status.DECLINED, Status.INITIAL) and _same_config(
-                state.target, target
+                state.target, managed
             ):
                 # Declined: not retried automatically (Retry Upload).  Initial: the engine resumes it.
                 action = Action.NONE
@@ -334,6 +333,11 @@ class Planner:
         if before is None and profile is not None:
             return Action.PUSH
         return Action.PUSH if sends else Action.NONE
+
+
+def group_of(p: GatewayPlan) -> str | None:
+    """The profile a gateway's change belongs to: where it goes, else where it came from."""
+    return p.profile or p.previous_profile
 
 
 def _same_config(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:

@@ -28,6 +28,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from reconciler.plan import planning
 from reconciler.plan.planning import Action, Change, GatewayPlan, Plan
 from reconciler.plan.values import is_secret, same, shown
 
@@ -45,7 +46,7 @@ SYMBOL = {
 
 
 def group_of(p: GatewayPlan) -> str:
-    return p.profile or p.previous_profile or NO_PROFILE
+    return planning.group_of(p) or NO_PROFILE
 
 
 def totals_line(plan: Plan) -> str:

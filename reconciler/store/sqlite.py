@@ -71,16 +71,17 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX transitions_by_gateway ON transitions(gateway_id, id);
     """,
-    # 3: idempotency key of the current job
+    # 3: the current job: its idempotency key and what it sends (sealed, no secret values)
     """
     ALTER TABLE gateways ADD COLUMN job_key TEXT;
+    ALTER TABLE gateways ADD COLUMN send TEXT NOT NULL DEFAULT '{}';
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _COLUMNS = (
     "gateway_id, type, firmware, profile, status, accepted, target, reason, job_id, attempts, "
-    "commit_sha, updated_at, mismatch, skipped, job_key, rollout_id"
+    "commit_sha, updated_at, mismatch, skipped, job_key, rollout_id, send"
 )
 
 
@@ -175,6 +176,7 @@ class SQLiteStore:
             skipped,
             job_key,
             rollout_id,
+            send,
         ) = row
         return AppliedGateway(
             gateway_id=gateway_id,
@@ -193,6 +195,7 @@ class SQLiteStore:
             skipped=tuple(json.loads(skipped)),
             job_key=job_key,
             rollout_id=rollout_id,
+            send=json.loads(send),
         )
 
     def applied(self) -> dict[str, AppliedGateway]:
@@ -221,7 +224,7 @@ class SQLiteStore:
                     )
                 )
             db.executemany(
-                f"INSERT OR REPLACE INTO gateways ({_COLUMNS}) VALUES ({','.join('?' * 16)})",
+                f"INSERT OR REPLACE INTO gateways ({_COLUMNS}) VALUES ({','.join('?' * 17)})",
                 [
                     (
                         s.gateway_id,
@@ -240,6 +243,7 @@ class SQLiteStore:
                         _dump(list(s.skipped)),
                         s.job_key,
                         s.rollout_id if rollout_id is None else rollout_id,
+                        _dump(dict(s.send)),
                     )
                     for s in states
                 ],

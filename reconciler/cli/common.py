@@ -1,0 +1,171 @@
+"""Pieces the commands share: options, opening the store, the head-end driver, secrets, progress.
+
+Every flag also reads ``RECONCILER_<FLAG>`` (``--headend`` reads
+``RECONCILER_HEADEND_URL``), as DESIGN.md section 8 asks.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from reconciler.engine.rollouts import Outcome
+from reconciler.loading.gitsource import GitSource, GitSourceError
+from reconciler.loading.repos import load_repo
+from reconciler.loading.secrets import SecretResolver
+from reconciler.loading.sources import DirectorySource, Source
+from reconciler.model.repos import Repo
+from reconciler.model.state import Status
+from reconciler.plan.values import SecretDigest, keyed_digest
+from reconciler.store.sqlite import SQLiteStore, StoreError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+STATUS_ORDER = (
+    Status.INITIAL,
+    Status.REQUESTED,
+    Status.SENT,
+    Status.ACCEPTED,
+    Status.DECLINED,
+    Status.MISMATCH,
+)
+
+
+def fail(message: str) -> NoReturn:
+    """Print a one-line error for the user and exit 1."""
+    click.echo(f"reconciler: {message}", err=True)
+    sys.exit(1)
+
+
+def headend_option(f: F) -> F:
+    return click.option(
+        "--headend",
+        "headend",
+        envvar="RECONCILER_HEADEND_URL",
+        metavar="URL",
+        required=True,
+        help="Head-end base URL (env RECONCILER_HEADEND_URL); the token comes from RECONCILER_HEADEND_TOKEN.",
+    )(f)
+
+
+def state_option(f: F) -> F:
+    return click.option(
+        "--state",
+        "state_path",
+        envvar="RECONCILER_STATE",
+        required=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="State store (SQLite file; created if absent).",
+    )(f)
+
+
+def repo_source(repo: Path) -> tuple[Source, str | None]:
+    """The repository's current commit (files from git objects), or its working tree when it is no git repo."""
+    if not repo.is_dir():
+        raise click.UsageError(f"{repo}: not a directory")
+    try:
+        source = GitSource(repo, "HEAD")
+    except GitSourceError:
+        return DirectorySource(repo), None
+    return source, source.sha
+
+
+def load_valid(source: Source, label: str) -> Repo:
+    """Load a repo; print its diagnostics and exit 1 when it is invalid (nothing is rolled out)."""
+    loaded = load_repo(source)
+    if not loaded.valid:
+        for diagnostic in loaded.diagnostics:
+            click.echo(str(diagnostic), err=True)
+        fail(f"{label} is invalid ({len(loaded.diagnostics)} errors); nothing rolled out")
+    return loaded
+
+
+def open_store(path: Path) -> SQLiteStore:
+    try:
+        return SQLiteStore(path)
+    except StoreError as exc:
+        fail(str(exc))
+
+
+def secret_digest(store: SQLiteStore, resolve: SecretResolver) -> SecretDigest:
+    """Keyed hashes of secret values under the store's key (unresolvable: ``None``)."""
+    key = store.secret_key()
+
+    def digest(name: str) -> str | None:
+        value = resolve(name)
+        return None if value is None else keyed_digest(key, value)
+
+    return digest
+
+
+def outcome_table(outcome: Outcome, title: str = "Rollout") -> Table:
+    table = Table(title=title)
+    table.add_column("profile")
+    for status in STATUS_ORDER:
+        table.add_column(status.value, justify="right")
+    table.add_column("note")
+    for name, group in sorted(outcome.groups.items(), key=lambda item: item[0] or ""):
+        table.add_row(
+            name or "(no profile)", *(str(group.counts[s]) for s in STATUS_ORDER), group.aborted
+        )
+    return table
+
+
+def outcome_lines(outcome: Outcome) -> list[str]:
+    lines = []
+    for name, group in sorted(outcome.groups.items(), key=lambda item: item[0] or ""):
+        counts = ", ".join(f"{s.value} {group.counts[s]}" for s in STATUS_ORDER if group.counts[s])
+        lines.append(
+            f"{name or '(no profile)'}: {counts or 'nothing to do'}"
+            + (f" ({group.aborted})" if group.aborted else "")
+        )
+    return lines
+
+
+def print_outcome(console: Console, outcome: Outcome, title: str) -> None:
+    """The summary: a table on a terminal, plain lines (one per profile) in logs and pipes."""
+    if console.is_terminal:
+        console.print(outcome_table(outcome, title))
+        return
+    console.print(f"{title}:")
+    for line in outcome_lines(outcome):
+        console.print(f"  {line}", soft_wrap=True)
+
+
+class Progress:
+    """Live progress: a rich table on a terminal, a plain line per profile every few seconds otherwise."""
+
+    def __init__(self, console: Console, *, every_s: float = 2.0) -> None:
+        self.console = console
+        self.every_s = every_s
+        self.live: Any = None
+        self.last = 0.0
+
+    def __enter__(self) -> Progress:
+        if self.console.is_terminal:
+            from rich.live import Live
+
+            self.live = Live(console=self.console, refresh_per_second=4, transient=True)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.__exit__(None, None, None)
+
+    def __call__(self, outcome: Outcome) -> None:
+        if self.live is not None:
+            self.live.update(outcome_table(outcome, "Rolling out"))
+            return
+        now = time.monotonic()
+        if now - self.last >= self.every_s:
+            self.last = now
+            for line in outcome_lines(outcome):
+                click.echo(f"  {line}")

@@ -1,0 +1,65 @@
+"""Drift detection: live configurations compared with accepted ones, by catalog type.
+
+A head-end may report ``"900"`` for an integer 900 or ``"true"`` for a
+boolean; values are compared after converting the live one to the key's
+catalog type.  Secrets are write-only (never read back), so they are not
+compared.  Pure functions; the engine does the reading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.model.catalogs import ParameterSpec
+from reconciler.plan.values import is_secret
+
+MISSING = "(missing)"
+
+
+def as_type(spec: ParameterSpec | None, value: Any) -> Any:
+    """``value`` converted to the catalog type of ``spec`` where it is a plain rendering of it."""
+    if spec is None or value is None:
+        return value
+    kind = spec.type
+    try:
+        if kind == "integer" and isinstance(value, str):
+            return int(value.strip())
+        if kind == "integer" and isinstance(value, float) and value.is_integer():
+            return int(value)
+        if kind == "decimal" and isinstance(value, (str, int)) and not isinstance(value, bool):
+            return float(value)
+        if (
+            kind == "boolean"
+            and isinstance(value, str)
+            and value.strip().lower() in ("true", "false")
+        ):
+            return value.strip().lower() == "true"
+        if kind == "list" and isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+    except ValueError:
+        return value
+    return value
+
+
+def differences(
+    accepted: Mapping[str, Any], live: Mapping[str, Any], syntax: Mapping[str, ParameterSpec]
+) -> dict[str, Any]:
+    """Managed keys whose live value differs: ``{key: live value}`` (``"(missing)"`` if absent)."""
+    drift: dict[str, Any] = {}
+    for key, expected in accepted.items():
+        if is_secret(expected):
+            continue  # write-only on the head-end; compared at the next rollout by keyed hash
+        if key not in live:
+            drift[key] = MISSING
+            continue
+        spec = syntax.get(key)
+        value = as_type(spec, live[key])
+        wanted = as_type(spec, expected)
+        if type(value) is bool or type(wanted) is bool:
+            same = type(value) is type(wanted) and value == wanted
+        else:
+            same = value == wanted
+        if not same:
+            drift[key] = live[key]
+    return drift
