@@ -1,0 +1,167 @@
+"""Inputs of the read-only member views: the repo, the store and the inventory, joined into members.
+
+Used by ``reconciler status`` and ``reconciler search`` (and, later, by the
+editing commands that select gateways with a query).  Reads only: the store is
+opened read-only and a missing store file is not created.  The head-end is
+asked for its inventory only with ``--headend``; the HTTP stack is imported
+only then, so the other paths start fast.
+
+Problems the user can fix (unreadable store or inventory, head-end down, no
+token) raise :class:`InputError` with a message that says which input and why;
+each command decides its exit code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from reconciler.loading.inventories import InventoryError, read_inventory
+from reconciler.loading.repos import load_repo
+from reconciler.loading.sources import DirectorySource
+from reconciler.model import search
+from reconciler.model.inventory import InventoryGateway
+from reconciler.model.repos import Repo
+from reconciler.model.state import AppliedGateway
+from reconciler.store.sqlite import SQLiteStore, StoreError
+
+SHOWN_IDS = 5
+"""Gateway ids named in a note before "and N more"."""
+
+
+class InputError(Exception):
+    """An input cannot be read; the message names it and says why."""
+
+
+@dataclass
+class Fleet:
+    """Every member, the repo they were declared in, and what could not be known."""
+
+    repo: Repo
+    members: list[search.Member]
+    notes: list[str] = field(default_factory=list)
+
+
+def input_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``--state``, ``--inventory`` and ``--headend``, each also from its ``RECONCILER_`` variable."""
+    options = (
+        click.option(
+            "--state",
+            "state_path",
+            type=click.Path(dir_okay=False, path_type=Path),
+            envvar="RECONCILER_STATE",
+            help="State store (SQLite) with the rollout statuses; absent file: nothing rolled out yet.",
+        ),
+        click.option(
+            "--inventory",
+            "inventory_path",
+            type=click.Path(dir_okay=False, exists=True, path_type=Path),
+            envvar="RECONCILER_INVENTORY",
+            help="JSON list of GATEWAY objects (firmware, stations, provider, address, owner).",
+        ),
+        click.option(
+            "--headend",
+            "headend_url",
+            metavar="URL",
+            envvar="RECONCILER_HEADEND_URL",
+            help="Read the inventory from this head-end (token from RECONCILER_HEADEND_TOKEN).",
+        ),
+    )
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def gather(
+    repo_path: Path,
+    *,
+    state_path: Path | None,
+    inventory_path: Path | None,
+    headend_url: str | None,
+) -> Fleet:
+    """Load the repo's working tree, the store and the inventory; join them into members."""
+    notes: list[str] = []
+    inventory: dict[str, InventoryGateway] | None = None
+    if inventory_path is not None:
+        try:
+            inventory = read_inventory(inventory_path)
+        except InventoryError as exc:
+            raise InputError(str(exc)) from None
+    elif headend_url is not None:
+        inventory = headend_inventory(headend_url)
+    else:
+        notes.append(
+            "no --inventory or --headend: firmware is the last one the store recorded; "
+            "stations, ports, provider, address and owner are unknown"
+        )
+    repo = load_repo(DirectorySource(repo_path))
+    if not repo.valid:
+        errors = sum(1 for d in repo.diagnostics if d.severity == "error")
+        notes.append(
+            f"{repo_path} has {errors} errors (see `reconciler validate`); "
+            "gateways of broken entries are missing here"
+        )
+    applied: dict[str, AppliedGateway] = {}
+    if state_path is None:
+        notes.append("no --state given: rollout statuses are unknown")
+    elif not state_path.exists():
+        notes.append(f"{state_path} does not exist yet: nothing has been rolled out")
+    else:
+        applied = read_store(state_path)
+    rows = search.members(repo, inventory, applied)
+    if inventory is not None:
+        missing = [m.gateway_id for m in rows if m.declared and m.gateway_id not in inventory]
+        if missing:
+            notes.append(f"not in the inventory (firmware and stations unknown): {_ids(missing)}")
+    return Fleet(repo, rows, notes)
+
+
+def read_store(path: Path) -> dict[str, AppliedGateway]:
+    try:
+        with SQLiteStore(path, read_only=True) as store:
+            return store.applied()
+    except (StoreError, sqlite3.Error) as exc:
+        raise InputError(str(exc)) from None
+
+
+def headend_inventory(url: str) -> dict[str, InventoryGateway]:
+    """Every gateway the head-end at ``url`` knows, through the HTTP driver."""
+    from pydantic import ValidationError
+
+    from reconciler import errors
+    from reconciler.drivers.http import HttpDriver
+    from reconciler.drivers.settings import HeadendSettings
+
+    try:
+        settings = HeadendSettings.from_env(base_url=url)
+    except OSError as exc:
+        raise InputError(f"cannot read the head-end token file: {exc}") from None
+    except ValidationError as exc:
+        fields = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
+        if "token" in fields:
+            raise InputError(
+                "--headend needs a token: set RECONCILER_HEADEND_TOKEN "
+                "(or RECONCILER_HEADEND_TOKEN_FILE)"
+            ) from None
+        raise InputError(f"head-end settings: {exc.errors()[0]['msg']}") from None
+
+    async def fetch() -> list[InventoryGateway]:
+        async with HttpDriver(settings) as driver:
+            return await driver.inventory()
+
+    try:
+        gateways = asyncio.run(fetch())
+    except errors.HeadendError as exc:
+        raise InputError(f"head-end {url}: {exc}") from None
+    return {g.id: g for g in gateways}
+
+
+def _ids(ids: list[str]) -> str:
+    shown = ", ".join(ids[:SHOWN_IDS])
+    return shown if len(ids) <= SHOWN_IDS else f"{shown} and {len(ids) - SHOWN_IDS} more"

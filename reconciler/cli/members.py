@@ -1,0 +1,300 @@
+"""The members table for people and tools: grouped per profile, counts on top.
+
+``reconciler status`` and ``reconciler search`` build a :class:`View` from the
+rows of :func:`reconciler.model.search.members` and print it with
+:func:`echo`: ``rich`` tables on a terminal, plain aligned text otherwise (no
+ANSI codes in a pipe or a file), or :func:`as_json`.  Secrets are never shown:
+:func:`~reconciler.model.search.members` has already masked them.
+
+JSON schema (``format_version`` 1), stable for tools::
+
+    {
+      "format_version": 1,
+      "query": str or null,         # the filter, as given (--profile P reads "profile:P")
+      "total": n,                   # gateways known (declared, plus those only the store knows)
+      "matched": n,                 # gateways listed in "members"
+      "statuses": {"Initial": n, "Requested": n, "Sent": n, "Accepted": n,
+                   "Declined": n, "Mismatch": n, "none": n},   # over "members"; none: no status yet
+      "profiles": {NAME or "(no profile)": {"members": n, "statuses": {...as above}}},
+      "members": [
+        {"id", "profile" (or null), "type", "firmware" (or null), "status" (or null),
+         "reason", "station_ids": [...], "port_ids": [...], "provider", "address", "owner",
+         "subsettings": {KEY: VALUE, secrets "(secret)"}, "labels": {KEY: VALUE},
+         "skipped": [...], "updated_at": "2024-05-01T12:00:00Z" or null,
+         "declared": bool}     # false: only the store knows it (entry deleted, being reset)
+      ],
+      "notes": [str]                # what could not be known (no inventory, no store, ...)
+    }
+
+Every key is always present; counts carry every status, zero included.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from reconciler.model import search
+from reconciler.model.search import Member, ProfileCounts
+
+NO_PROFILE = "(no profile)"
+EMPTY = "-"
+STATUS_STYLES = {
+    "Initial": "blue",
+    "Requested": "cyan",
+    "Sent": "cyan",
+    "Accepted": "green",
+    "Declined": "bold red",
+    "Mismatch": "bold yellow",
+    search.NO_STATUS: "dim",
+}
+
+
+@dataclass(frozen=True)
+class View:
+    """The members to list, their counts per profile, and what could not be known."""
+
+    rows: Sequence[Member]
+    groups: Sequence[ProfileCounts]
+    total: int
+    query: str | None = None
+    notes: Sequence[str] = field(default_factory=tuple)
+
+
+def view(
+    rows: Sequence[Member],
+    *,
+    total: int,
+    profiles: Iterable[str] = (),
+    query: str | None = None,
+    notes: Sequence[str] = (),
+) -> View:
+    """``profiles`` are listed even when none of ``rows`` belongs to them."""
+    return View(rows, search.count_by_profile(rows, profiles=profiles), total, query, notes)
+
+
+# --- JSON ------------------------------------------------------------------------------------
+
+
+def as_json(v: View) -> dict[str, Any]:
+    return {
+        "format_version": 1,
+        "query": v.query,
+        "total": v.total,
+        "matched": len(v.rows),
+        "statuses": search.count_statuses(v.rows),
+        "profiles": {
+            g.profile or NO_PROFILE: {"members": g.members, "statuses": dict(g.statuses)}
+            for g in v.groups
+        },
+        "members": [member_json(m) for m in v.rows],
+        "notes": list(v.notes),
+    }
+
+
+def member_json(m: Member) -> dict[str, Any]:
+    return {
+        "id": m.gateway_id,
+        "profile": m.profile,
+        "type": m.type,
+        "firmware": m.firmware,
+        "status": m.status.value if m.status is not None else None,
+        "reason": m.reason,
+        "station_ids": list(m.station_ids),
+        "port_ids": list(m.port_ids),
+        "provider": m.provider,
+        "address": m.address,
+        "owner": m.owner,
+        "subsettings": dict(m.subsettings),
+        "labels": dict(m.labels),
+        "skipped": list(m.skipped),
+        "updated_at": timestamp(m.updated_at),
+        "declared": m.declared,
+    }
+
+
+def timestamp(at: float | None) -> str | None:
+    if at is None:
+        return None
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- text ------------------------------------------------------------------------------------
+
+
+def summary_line(v: View) -> str:
+    counts = status_counts(search.count_statuses(v.rows))
+    if v.query is None:
+        profiles = sum(1 for g in v.groups if g.profile is not None)
+        head = f"{v.total} gateways in {profiles} profiles"
+    else:
+        head = f"{len(v.rows)} of {v.total} gateways match {v.query}"
+    return f"{head}: {counts}" if counts else head
+
+
+def status_counts(statuses: Any) -> str:
+    """``"4 Accepted, 1 Mismatch, 2 no status"``: the non-zero counts, in lifecycle order."""
+    return ", ".join(
+        f"{statuses[key]} {status_label(key)}" for key in search.STATUS_KEYS if statuses[key]
+    )
+
+
+def status_label(key: str) -> str:
+    return "no status" if key == search.NO_STATUS else key
+
+
+def columns(wide: bool) -> list[str]:
+    names = ["GATEWAY", "STATIONS", "PORTS", "TYPE", "FIRMWARE", "PROVIDER"]
+    names += ["ADDRESS", "OWNER"] if wide else []
+    names += ["SUBSETTINGS", "STATUS"]
+    names += ["REASON", "UPDATED"] if wide else []
+    return names
+
+
+def cells(m: Member, wide: bool, *, joiner: str = ", ") -> list[str]:
+    """One row of the members table, as text; lists joined by ``joiner``."""
+    row = [
+        m.gateway_id,
+        joiner.join(m.station_ids),
+        joiner.join(m.port_ids),
+        m.type,
+        m.firmware or "",
+        m.provider,
+    ]
+    row += [m.address, m.owner] if wide else []
+    row += [
+        joiner.join(f"{k}={search.value_text(v)}" for k, v in m.subsettings.items()),
+        status_text(m),
+    ]
+    row += [m.reason, timestamp(m.updated_at) or ""] if wide else []
+    return [cell or EMPTY for cell in row]
+
+
+def status_text(m: Member) -> str:
+    text = m.status.value if m.status is not None else status_label(search.NO_STATUS)
+    return text if m.declared else f"{text} (entry removed)"
+
+
+def group_heading(g: ProfileCounts) -> str:
+    counts = status_counts(g.statuses)
+    noun = "member" if g.members == 1 else "members"
+    return f"{g.profile or NO_PROFILE}: {g.members} {noun}" + (f" ({counts})" if counts else "")
+
+
+def _counts_header(v: View) -> list[str]:
+    return [key for key in search.STATUS_KEYS if any(g.statuses[key] for g in v.groups)]
+
+
+def _grouped(v: View) -> list[tuple[ProfileCounts, list[Member]]]:
+    by_profile: dict[str | None, list[Member]] = {}
+    for m in v.rows:
+        by_profile.setdefault(m.profile, []).append(m)
+    return [(g, by_profile.get(g.profile, [])) for g in v.groups]
+
+
+def text(v: View, *, wide: bool = False) -> str:
+    """Plain aligned text: the summary, counts per profile, then each profile's members."""
+    lines = [summary_line(v)]
+    if not v.groups:
+        return lines[0] + "\n"
+    keys = _counts_header(v)
+    counts = aligned(
+        ["PROFILE", "MEMBERS", *(status_label(k).upper() for k in keys)],
+        [
+            [g.profile or NO_PROFILE, str(g.members), *(str(g.statuses[k]) for k in keys)]
+            for g in v.groups
+        ],
+        numeric=range(1, 2 + len(keys)),
+    )
+    lines += ["", *counts]
+    for g, rows in _grouped(v):
+        if rows:
+            lines += ["", group_heading(g)]
+            lines += aligned(columns(wide), [cells(m, wide) for m in rows])
+    return "\n".join(lines) + "\n"
+
+
+def aligned(
+    header: Sequence[str], rows: Sequence[Sequence[str]], *, numeric: Iterable[int] = ()
+) -> list[str]:
+    """Columns padded to their widest cell, two spaces apart; ``numeric`` columns right-aligned."""
+    right = set(numeric)
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    return [
+        "  ".join(
+            cell.rjust(width) if i in right else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in (header, *rows)
+    ]
+
+
+# --- terminal --------------------------------------------------------------------------------
+
+
+def rich_print(v: View, console: Console, *, wide: bool = False) -> None:
+    """The same content as :func:`text`, as ``rich`` tables with statuses in colour."""
+    console.print(Text(summary_line(v), style="bold"))
+    if not v.groups:
+        return
+    keys = _counts_header(v)
+    counts = Table(box=box.SIMPLE_HEAD, show_edge=False)
+    counts.add_column("profile")
+    counts.add_column("members", justify="right")
+    for key in keys:
+        counts.add_column(status_label(key), justify="right", style=STATUS_STYLES[key])
+    for g in v.groups:
+        counts.add_row(
+            g.profile or NO_PROFILE,
+            str(g.members),
+            *(str(g.statuses[k]) if g.statuses[k] else "" for k in keys),
+        )
+    console.print(counts)
+    for g, rows in _grouped(v):
+        if not rows:
+            continue
+        table = Table(
+            title=group_heading(g), title_justify="left", title_style="bold", box=box.SIMPLE_HEAD
+        )
+        for name in columns(wide):
+            # Fold rather than cut: an id or a value must never lose characters.
+            table.add_column(name.lower(), overflow="fold", no_wrap=name in ("GATEWAY", "STATUS"))
+        status_column = columns(wide).index("STATUS")
+        for m in rows:
+            # One station, port or subsetting per line: a terminal table wraps, a pipe must not.
+            row: list[str | Text] = list(cells(m, wide, joiner="\n"))
+            row[status_column] = Text(str(row[status_column]), style=STATUS_STYLES[m.status_key])
+            table.add_row(*row)
+        console.print(table)
+
+
+def echo(v: View, *, output_format: str, wide: bool) -> None:
+    """Print ``v`` to stdout; in text, the notes go to stderr so a pipe gets only the table."""
+    if output_format == "json":
+        click.echo(json.dumps(as_json(v), indent=2, ensure_ascii=False))
+        return
+    console = Console()
+    if console.is_terminal:
+        rich_print(v, console, wide=wide)
+    else:
+        click.echo(text(v, wide=wide), nl=False)
+    for note in v.notes:
+        click.echo(f"note: {note}", err=True)
+
+
+def query_error(exc: search.QueryError) -> str:
+    """A malformed query for people: the message, the query, and a caret under the trouble."""
+    return (
+        f"reconciler: bad query at column {exc.position + 1}: {exc.message}\n"
+        f"  {exc.query}\n"
+        f"  {' ' * exc.position}^"
+    )

@@ -1,0 +1,102 @@
+"""``reconciler status [REPO]``: the members table (DESIGN.md section 1), per profile, counts on top.
+
+Joins the declarations of REPO's working tree, the rollout statuses of
+``--state DB`` and the head-end's inventory (``--inventory FILE`` or
+``--headend URL``) through :mod:`reconciler.cli.inputs`; prints with
+:mod:`reconciler.cli.members`.  Read-only.  ``--profile P`` and ``--query Q``
+narrow the list (both given: a member must match both).
+
+Exit codes: 0 the table was printed (even when nothing matches); 1 an input
+could not be read; 2 usage (bad option, malformed query, unknown profile).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from reconciler.cli import inputs, members
+from reconciler.model import search
+
+
+@click.command("status")
+@click.argument(
+    "repo", required=False, default=".", type=click.Path(file_okay=False, path_type=Path)
+)
+@inputs.input_options
+@click.option(
+    "--profile",
+    metavar="P",
+    envvar="RECONCILER_PROFILE",
+    help="Only the members of profile P ('none': gateways without a profile).",
+)
+@click.option(
+    "--query",
+    metavar="Q",
+    envvar="RECONCILER_QUERY",
+    help="Only the members matching the Magic Search query Q (see `reconciler search -h`).",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    envvar="RECONCILER_FORMAT",
+)
+@click.option(
+    "--wide",
+    is_flag=True,
+    envvar="RECONCILER_WIDE",
+    help="Also address, owner, reason and the time of the last status change.",
+)
+def command(
+    repo: Path,
+    state_path: Path | None,
+    inventory_path: Path | None,
+    headend_url: str | None,
+    profile: str | None,
+    query: str | None,
+    output_format: str,
+    wide: bool,
+) -> None:
+    """Show the members of every profile of REPO (default: the current directory) with their rollout status."""
+    if not repo.is_dir():
+        raise click.UsageError(f"{repo}: not a directory")
+    if inventory_path is not None and headend_url is not None:
+        raise click.UsageError("--inventory and --headend are alternatives: give one")
+    try:
+        parsed = search.parse(query or "")
+    except search.QueryError as exc:
+        click.echo(members.query_error(exc), err=True)
+        sys.exit(2)
+    try:
+        fleet = inputs.gather(
+            repo, state_path=state_path, inventory_path=inventory_path, headend_url=headend_url
+        )
+    except inputs.InputError as exc:
+        click.echo(f"reconciler: {exc}", err=True)
+        sys.exit(1)
+    rows, shown_query = fleet.members, query
+    profiles: list[str] = sorted(fleet.repo.profiles)
+    if profile is not None:
+        if profile not in fleet.repo.profiles and profile != "none":
+            raise click.UsageError(
+                f"no profile '{profile}' in {repo}; profiles: {', '.join(profiles) or 'none'}"
+            )
+        rows = search.select(search.parse(f"profile:{profile}"), rows)
+        profiles = [profile] if profile != "none" else []
+        shown_query = " ".join(filter(None, [f"profile:{profile}", query]))
+    if parsed.terms:
+        rows = search.select(parsed, rows)
+        profiles = []
+    v = members.view(
+        rows,
+        total=len(fleet.members),
+        profiles=profiles,
+        query=shown_query,
+        notes=fleet.notes,
+    )
+    members.echo(v, output_format=output_format, wide=wide)

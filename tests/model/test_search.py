@@ -1,0 +1,384 @@
+"""Magic Search: the query language over members, and the join that builds the members."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reconciler.loading.catalogs import shipped_catalog
+from reconciler.model import search
+from reconciler.model.files import GatewayEntry
+from reconciler.model.inventory import InventoryGateway, Station
+from reconciler.model.repos import Repo
+from reconciler.model.search import Member, QueryError
+from reconciler.model.state import AppliedGateway, Status
+
+
+def member(**overrides: Any) -> Member:
+    values: dict[str, Any] = {
+        "gateway_id": "LSX-000123",
+        "type": "LSX",
+        "firmware": "2.1.3",
+        "profile": "public-ac",
+        "status": Status.ACCEPTED,
+        "station_ids": ("CS-000123-1", "CS-000123-2"),
+        "port_ids": ("CS-000123-1-1", "CS-000123-2-1"),
+        "provider": "VoltPoint",
+        "address": "Bahnhofstr. 7, 44137 Dortmund",
+        "owner": "Parkhaus GmbH",
+        "subsettings": {"MaxChargingCurrent": 16, "FreeVendMode": False},
+        "labels": {"site": "dortmund-hbf", "level": "-1"},
+    }
+    return Member(**(values | overrides))
+
+
+def hits(query: str, m: Member | None = None) -> bool:
+    return search.parse(query)(m or member())
+
+
+# --- fields --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        pytest.param("id:000123", True, id="id-substring"),
+        pytest.param("id:lsx-0001", True, id="id-case-insensitive"),
+        pytest.param("id:LSG", False, id="id-other"),
+        pytest.param("type:lsx", True, id="type-exact-any-case"),
+        pytest.param("type:ACCU", False, id="type-other"),
+        pytest.param("profile:public-ac", True, id="profile-exact"),
+        pytest.param("profile:public", False, id="profile-is-not-a-substring"),
+        pytest.param("profile:none", False, id="profile-none-with-a-profile"),
+        pytest.param("status:accepted", True, id="status-exact"),
+        pytest.param("status:Mismatch", False, id="status-other"),
+        pytest.param("provider:voltpo", True, id="provider-substring"),
+        pytest.param("address:44137", True, id="address-substring"),
+        pytest.param('owner:"parkhaus gmbh"', True, id="owner-quoted"),
+        pytest.param("owner:stadtwerke", False, id="owner-other"),
+        pytest.param("station:000123-2", True, id="station-any-of-them"),
+        pytest.param("port:-2-1", True, id="port-any-of-them"),
+        pytest.param("port:-3-1", False, id="port-none-of-them"),
+        pytest.param("label:site", True, id="label-key"),
+        pytest.param("label:SITE=Dortmund-HBF", True, id="label-key-value-any-case"),
+        pytest.param("label:site=dortmund", False, id="label-value-is-exact"),
+        pytest.param('label:level="-1"', True, id="label-value-quoted"),
+        pytest.param("label:city", False, id="label-missing"),
+        pytest.param("subsetting:MaxChargingCurrent", True, id="subsetting-key"),
+        pytest.param("subsetting:maxchargingcurrent=16", True, id="subsetting-value"),
+        pytest.param("subsetting:MaxChargingCurrent=32", False, id="subsetting-other-value"),
+        pytest.param("subsetting:FreeVendMode=false", True, id="subsetting-boolean-as-yaml"),
+        pytest.param("Type:LSX", True, id="field-names-any-case"),
+    ],
+)
+def test_each_field_matches_as_documented(query: str, expected: bool) -> None:
+    assert hits(query) is expected
+
+
+def test_profile_none_matches_gateways_without_a_profile() -> None:
+    assert hits("profile:none", member(profile=None))
+    assert not hits("profile:public-ac", member(profile=None))
+
+
+def test_status_none_matches_gateways_the_store_does_not_know_yet() -> None:
+    assert hits("status:none", member(status=None))
+    assert not hits("status:none")
+
+
+@pytest.mark.parametrize(
+    ("status", "query"),
+    [
+        pytest.param(Status.DECLINED, "status:failed", id="failed-is-declined"),
+        pytest.param(Status.REQUESTED, "status:active", id="requested-is-active"),
+        pytest.param(Status.SENT, "status:active", id="sent-is-active"),
+    ],
+)
+def test_status_aliases_follow_the_seed(status: Status, query: str) -> None:
+    assert hits(query, member(status=status))
+    assert not hits(query, member(status=Status.ACCEPTED))
+
+
+# --- firmware ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("firmware", "query", "expected"),
+    [
+        pytest.param("1.2.0", "firmware:<2.0.0", True, id="lower"),
+        pytest.param("2.0.0", "firmware:<2.0.0", False, id="equal-is-not-lower"),
+        pytest.param("10.0.0", "firmware:<2.0.0", False, id="numeric-not-lexical"),
+        pytest.param("2.0.0", "firmware:<=2.0", True, id="at-most"),
+        pytest.param("3.0.0", "firmware:>=3.0", True, id="at-least"),
+        pytest.param("1.2.0", "firmware:>1.2", False, id="equal-is-not-higher"),
+        pytest.param("1.10.0", "firmware:>1.2", True, id="higher-minor"),
+        pytest.param("2.0.0", "firmware:=2.0", True, id="equal-as-versions"),
+        pytest.param("2.1.3", "firmware:2.1", True, id="prefix"),
+        pytest.param("2.10.0", "firmware:2.1", False, id="prefix-by-component"),
+        pytest.param("3", "firmware:3.0", True, id="missing-components-are-zero"),
+        pytest.param("2.1.3", "firmware:2.1.3", True, id="full-version"),
+    ],
+)
+def test_firmware_compares_as_versions(firmware: str, query: str, expected: bool) -> None:
+    assert hits(query, member(firmware=firmware)) is expected
+
+
+def test_an_unknown_firmware_satisfies_no_comparison_but_firmware_none() -> None:
+    unknown = member(firmware=None)
+    assert not hits("firmware:<9", unknown)
+    assert not hits("firmware:>0", unknown)
+    assert hits("firmware:none", unknown)
+    assert not hits("firmware:none")
+
+
+def test_a_firmware_that_is_not_a_version_satisfies_no_comparison() -> None:
+    assert not hits("firmware:<9", member(firmware="beta"))
+
+
+# --- free words, quoting, negation, AND ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "word",
+    [
+        "lsx-000123",
+        "2.1.3",
+        "public-ac",
+        "accepted",
+        "voltpoint",
+        "bahnhofstr",
+        "gmbh",
+        "cs-000123-2",
+        "cs-000123-2-1",
+        "site",
+        "dortmund-hbf",
+    ],
+)
+def test_a_free_word_matches_any_field(word: str) -> None:
+    assert hits(word)
+
+
+def test_a_free_word_does_not_match_subsettings_or_across_fields() -> None:
+    assert not hits("MaxChargingCurrent")
+    assert not hits("gmbh\u0000")  # no word reaches across a field boundary
+    assert not hits("LSX-000123LSX")
+
+
+def test_quoted_words_keep_their_spaces_and_escapes() -> None:
+    assert hits('"parkhaus gmbh"')
+    assert not hits("parkhaus_gmbh")
+    m = member(owner='Say "hi" \\ GmbH')
+    assert hits(r'owner:"say \"hi\" \\ gmbh"', m)
+
+
+def test_a_quoted_word_with_a_colon_or_a_leading_dash_is_a_free_word() -> None:
+    assert hits('"-1"')  # the label value -1
+    assert search.parse('"urn:x"').terms[0].field is None
+
+
+def test_terms_are_and_ed() -> None:
+    assert hits("type:LSX status:accepted owner:parkhaus")
+    assert not hits("type:LSX status:declined")
+
+
+def test_a_leading_dash_negates_a_term() -> None:
+    assert not hits("-status:accepted")
+    assert hits("-status:mismatch")
+    assert hits("-firmware:<2.0.0")
+    assert hits("-voltpoint", member(provider="ChargeNet"))
+
+
+def test_an_empty_query_matches_everything() -> None:
+    assert search.parse("  ").terms == ()
+    assert hits("")
+
+
+def test_select_keeps_order() -> None:
+    rows = [member(gateway_id=i, type=t) for i, t in (("b", "LSX"), ("a", "LSG"), ("c", "LSX"))]
+    assert [m.gateway_id for m in search.select(search.parse("type:LSX"), rows)] == ["b", "c"]
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "position", "expected"),
+    [
+        pytest.param("type:LSX onwer:x", 9, "did you mean 'owner'", id="unknown-field"),
+        pytest.param("foo:x", 0, "expected one of id, type, firmware", id="fields-listed"),
+        pytest.param("type:LSY", 5, "expected LSX, LSG or ACCU", id="unknown-type"),
+        pytest.param("status:done", 7, "expected initial, requested", id="unknown-status"),
+        pytest.param("firmware:<abc", 10, "expected a firmware version", id="bad-version"),
+        pytest.param("firmware:beta", 9, "expected a firmware version", id="bad-prefix"),
+        pytest.param('owner:"Parkhaus', 6, "unterminated quote", id="open-quote"),
+        pytest.param("owner:", 6, "expected a value after 'owner:'", id="empty-value"),
+        pytest.param("firmware:<", 10, "expected a value", id="operator-alone"),
+        pytest.param("owner:<3", 6, "only firmware", id="operator-elsewhere"),
+        pytest.param("type:LSX - x", 9, "expected a term after '-'", id="lone-dash"),
+        pytest.param("label:=x", 6, "expected a label key", id="label-without-key"),
+    ],
+)
+def test_a_malformed_query_names_the_position_and_what_was_expected(
+    query: str, position: int, expected: str
+) -> None:
+    with pytest.raises(QueryError) as caught:
+        search.parse(query)
+    assert caught.value.position == position
+    assert expected in caught.value.message
+    assert str(caught.value).startswith(f"column {position + 1}: ")
+
+
+# --- properties ----------------------------------------------------------------------------
+
+TEXTS = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
+TERMS = st.sampled_from(
+    [
+        "type:LSX",
+        "status:accepted",
+        "firmware:<2.0.0",
+        "firmware:2",
+        "profile:none",
+        "owner:gmbh",
+        "label:site",
+        "subsetting:MaxChargingCurrent=16",
+        "dortmund",
+    ]
+)
+MEMBERS = st.builds(
+    member,
+    type=st.sampled_from(["LSX", "LSG", "ACCU"]),
+    firmware=st.one_of(st.none(), st.sampled_from(["1.0.0", "1.2.0", "2.0.0", "3.1.0"])),
+    profile=st.one_of(st.none(), st.sampled_from(["public-ac", "canary"])),
+    status=st.one_of(st.none(), st.sampled_from(list(Status))),
+    owner=st.sampled_from(["Parkhaus GmbH", "Retail AG"]),
+    labels=st.sampled_from([{}, {"site": "dortmund-hbf"}]),
+)
+
+
+@given(TEXTS)
+def test_any_text_either_parses_or_raises_a_query_error(text: str) -> None:
+    position = 0
+    try:
+        search.parse(text)
+    except QueryError as exc:
+        position = exc.position
+    assert 0 <= position <= len(text)
+
+
+@given(TERMS, MEMBERS)
+def test_a_negated_term_matches_exactly_what_the_term_does_not(term: str, m: Member) -> None:
+    assert hits(f"-{term}", m) is not hits(term, m)
+
+
+@given(st.lists(TERMS, max_size=4), MEMBERS)
+def test_a_query_matches_when_every_term_does(terms: list[str], m: Member) -> None:
+    assert hits(" ".join(terms), m) is all(hits(t, m) for t in terms)
+
+
+@given(TEXTS.filter(lambda t: t.strip()))
+def test_any_owner_is_found_by_its_quoted_self(owner: str) -> None:
+    quoted = '"' + owner.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    assert hits(f"owner:{quoted}", member(owner=owner))
+
+
+# --- members(): the join -------------------------------------------------------------------
+
+
+def repo_of(*entries: GatewayEntry) -> Repo:
+    return Repo(shipped_catalog(), gateways={e.id: e for e in entries})
+
+
+def test_members_join_declaration_inventory_and_store() -> None:
+    entry = GatewayEntry(
+        id="LSX-1",
+        type="LSX",
+        profile="public-ac",
+        subsettings={"charging": {"MaxChargingCurrent": 16}},
+        labels={"site": "x"},
+    )
+    known = InventoryGateway(
+        id="LSX-1",
+        type="LSX",
+        firmware="2.0.0",
+        provider="VoltPoint",
+        address="A",
+        owner="O",
+        stations=[Station(id="S1", ports=["P1", "P2"]), Station(id="S2", ports=["P3"])],
+    )
+    state = AppliedGateway(
+        "LSX-1", "LSX", "1.0.0", "public-ac", Status.DECLINED, reason="busy", updated_at=5.0
+    )
+    [m] = search.members(repo_of(entry), {"LSX-1": known}, {"LSX-1": state})
+    assert m == Member(
+        gateway_id="LSX-1",
+        type="LSX",
+        firmware="2.0.0",
+        profile="public-ac",
+        status=Status.DECLINED,
+        reason="busy",
+        station_ids=("S1", "S2"),
+        port_ids=("P1", "P2", "P3"),
+        provider="VoltPoint",
+        address="A",
+        owner="O",
+        subsettings={"MaxChargingCurrent": 16},
+        labels={"site": "x"},
+        updated_at=5.0,
+    )
+
+
+def test_without_inventory_the_firmware_is_the_one_the_store_recorded() -> None:
+    entry = GatewayEntry(id="LSX-1", type="LSX")
+    state = AppliedGateway("LSX-1", "LSX", "1.0.0", None, Status.ACCEPTED)
+    [m] = search.members(repo_of(entry), None, {"LSX-1": state})
+    assert (m.firmware, m.station_ids, m.status) == ("1.0.0", (), Status.ACCEPTED)
+
+
+def test_a_gateway_not_in_the_store_has_no_status_yet() -> None:
+    [m] = search.members(repo_of(GatewayEntry(id="LSX-1", type="LSX")), None, {})
+    assert (m.status, m.firmware, m.updated_at, m.status_key) == (None, None, None, "none")
+
+
+def test_gateways_only_the_store_knows_are_listed_as_not_declared() -> None:
+    state = AppliedGateway("LSX-9", "LSX", "1.0.0", "public-ac", Status.SENT)
+    rows = search.members(repo_of(GatewayEntry(id="LSX-1", type="LSX")), None, {"LSX-9": state})
+    assert [(m.gateway_id, m.declared, m.profile) for m in rows] == [
+        ("LSX-1", True, None),
+        ("LSX-9", False, None),
+    ]
+
+
+def test_secret_subsettings_are_masked() -> None:
+    entry = GatewayEntry(
+        id="LSX-1",
+        type="LSX",
+        subsettings={"backend": {"AuthorizationKey": {"secret": "gw_key"}}},
+    )
+    [m] = search.members(repo_of(entry), None, {})
+    assert m.subsettings == {"AuthorizationKey": "(secret)"}
+    assert not hits("gw_key", m)
+
+
+def test_counts_per_profile_list_every_status_and_empty_profiles() -> None:
+    rows = [
+        member(gateway_id="a", status=Status.ACCEPTED),
+        member(gateway_id="b", status=Status.MISMATCH),
+        member(gateway_id="c", profile=None, status=None),
+    ]
+    counts = search.count_by_profile(rows, profiles=["canary", "public-ac"])
+    assert [(c.profile, c.members) for c in counts] == [
+        ("canary", 0),
+        ("public-ac", 2),
+        (None, 1),
+    ]
+    assert counts[1].statuses == {
+        "Initial": 0,
+        "Requested": 0,
+        "Sent": 0,
+        "Accepted": 1,
+        "Declined": 0,
+        "Mismatch": 1,
+        "none": 0,
+    }
