@@ -670,20 +670,21 @@ class Engine:
 def _initial_state(
     p: GatewayPlan, rollout_id: int, commit: str | None, now: float
 ) -> AppliedGateway:
-    send = dict(p.send)
+    # The plan's mappings are shared and read-only (most gateways of a profile share one
+    # desired configuration); copying them here cost ~4 KB per gateway at fleet scale.
     return AppliedGateway(
         p.gateway_id,
         p.type,
         p.firmware,
         p.profile if p.declared else None,
         Status.INITIAL,
-        accepted=dict(p.old),
-        target=dict(p.desired),
+        accepted=p.old,
+        target=p.desired,
         commit=commit,
         updated_at=now,
         skipped=tuple(str(s) for s in p.skipped),
-        send=send,
-        job_key=jobs.idempotency_key(rollout_id, p.gateway_id, send),
+        send=p.send,
+        job_key=jobs.idempotency_key(rollout_id, p.gateway_id, p.send),
         rollout_id=rollout_id,
     )
 
