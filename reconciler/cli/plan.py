@@ -17,6 +17,8 @@ from pathlib import Path
 
 import click
 
+from reconciler.cli import inputs
+from reconciler.cli.inputs import InputError
 from reconciler.loading.gitsource import GitSource, GitSourceError
 from reconciler.loading.inventories import InventoryError, read_inventory
 from reconciler.loading.repos import load_repo
@@ -88,6 +90,13 @@ def store_state(path: Path) -> tuple[dict[str, AppliedGateway], SecretDigest]:
     help="JSON list of GATEWAY objects, instead of asking a head-end.",
 )
 @click.option(
+    "--headend",
+    "headend",
+    envvar="RECONCILER_HEADEND_URL",
+    metavar="URL",
+    help="Ask this head-end for the inventory (token from RECONCILER_HEADEND_TOKEN).",
+)
+@click.option(
     "--base",
     "base",
     metavar="REV",
@@ -113,6 +122,7 @@ def command(
     repo: Path,
     state_path: Path | None,
     inventory_path: Path | None,
+    headend: str | None,
     base: str | None,
     head: str | None,
     output_format: str,
@@ -121,15 +131,19 @@ def command(
     """Show what a reconcile of REPO (default: the current directory) would change, per gateway."""
     if not repo.is_dir():
         raise click.UsageError(f"{repo}: not a directory")
+    if inventory_path is not None and headend is not None:
+        raise click.UsageError("--inventory and --headend are alternatives: one inventory source")
     if base is not None and state_path is not None:
         raise click.UsageError(
             "--base and --state are alternatives: plan against a revision or against the store"
         )
     try:
         # The inventory first: measured 0.4 s faster at 100,000 gateways than after the repo (a fresh heap).
-        inventory: dict[str, InventoryGateway] | None = (
-            read_inventory(inventory_path) if inventory_path else None
-        )
+        inventory: dict[str, InventoryGateway] | None = None
+        if inventory_path is not None:
+            inventory = read_inventory(inventory_path)
+        elif headend is not None:
+            inventory = inputs.headend_inventory(headend)  # imports the HTTP stack only now
         desired = load_valid(
             GitSource(repo, head) if head else DirectorySource(repo), head or "the working tree"
         )
@@ -145,7 +159,7 @@ def command(
             notes.append(f"planned against {base} as if it were fully applied")
         elif state_path is None:
             notes.append("no --state given: planned as if nothing had been applied yet")
-    except (GitSourceError, InventoryError) as exc:
+    except (GitSourceError, InventoryError, InputError) as exc:
         fail(str(exc))
         return
     plan = planner.plan(desired, inventory, applied)

@@ -277,3 +277,24 @@ def test_without_inventory_the_plan_says_firmware_results_are_unknown(config_rep
     code, out, _ = run("plan", str(config_repo))
     assert code == 0
     assert "Note: firmware unknown for 84 gateways" in out
+
+
+def test_the_inventory_can_come_from_a_headend(
+    config_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.testing import running_simulator
+
+    with running_simulator(gateways_repo=config_repo, token="plan-token", seed=5) as handle:
+        monkeypatch.setenv("RECONCILER_HEADEND_TOKEN", "plan-token")
+        code, out, _ = run("plan", str(config_repo), "--headend", handle.url, "--format", "json")
+    assert code == 0
+    document = json.loads(out)
+    assert document["firmware_unknown"] == 0
+    assert document["summary"]["push"] >= 80
+
+
+def test_inventory_and_headend_together_are_a_usage_error(config_repo: Path) -> None:
+    assert (
+        run("plan", str(config_repo), "--inventory", str(INVENTORY), "--headend", "http://x")[0]
+        == 2
+    )
