@@ -54,7 +54,7 @@ from reconciler.drivers.base import (
     LiveConfig,
 )
 from reconciler.drivers.settings import HeadendSettings
-from reconciler.model.inventory import InventoryGateway
+from reconciler.model.inventory import INVENTORY_LIST, InventoryGateway
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ class HttpDriver:
                 query["cursor"] = cursor
             page = await self._call("gateways", params=query)
             try:
-                gateways.extend(InventoryGateway.model_validate(item) for item in page["items"])
+                gateways.extend(INVENTORY_LIST.validate_python(page["items"]))
                 cursor = page["next_cursor"]
             except (KeyError, TypeError, ValidationError) as exc:
                 raise errors.BadResponseError(
