@@ -5,8 +5,10 @@ Run: ``python bench/bench_rollout.py [--gateways N --latency-ms L]``.
 The simulator runs as its own process (``reconciler simulate``, 20 ms latency
 per request).  ``reconciler apply`` runs as a process against it, with a fresh
 state store; its wall time gives gateways/s, and ``os.wait4`` its peak RSS.
-Baseline in the same run: the same ``apply`` on an empty repository (the empty
-process), so RSS per managed gateway = (peak - empty) / gateways.
+Baselines in the same run: the same ``apply`` on an empty repository (the
+process as it runs against this head-end, inventory of every head-end gateway
+included), and the bare process (``import reconciler.cli.apply`` and exit);
+RSS per managed gateway = (peak - baseline) / gateways, printed for both.
 Targets (issue D): >= 1,000 gateways/s; <= 2 KB RSS per managed gateway.
 """
 
@@ -44,9 +46,23 @@ def start_simulator(repo: Path, latency_ms: float) -> tuple[subprocess.Popen[byt
     port = free_port()
     env = {**os.environ, "RECONCILER_HEADEND_TOKEN": TOKEN}
     process = subprocess.Popen(
-        [sys.executable, "-m", "reconciler", "simulate", "--listen", f"127.0.0.1:{port}", "--gateways", str(repo),
-         "--latency-ms", str(latency_ms), "--job-step-ms", str(latency_ms)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "reconciler",
+            "simulate",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--gateways",
+            str(repo),
+            "--latency-ms",
+            str(latency_ms),
+            "--job-step-ms",
+            str(latency_ms),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     assert process.stdout is not None
     line = process.stdout.readline().decode()  # "head-end simulator serving N gateways at URL"
@@ -60,8 +76,20 @@ def apply(repo: Path, url: str, state: Path) -> tuple[float, int, int]:
     env = {**os.environ, "RECONCILER_HEADEND_TOKEN": TOKEN}
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "reconciler", "apply", str(repo), "--headend", url, "--state", str(state)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "reconciler",
+            "apply",
+            str(repo),
+            "--headend",
+            url,
+            "--state",
+            str(state),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
@@ -72,6 +100,13 @@ def apply(repo: Path, url: str, state: Path) -> tuple[float, int, int]:
     return elapsed, int(usage.ru_maxrss), os.waitstatus_to_exitcode(status)
 
 
+def bare_rss() -> int:
+    """Peak RSS in KiB of a process that imports the apply command and exits."""
+    process = subprocess.Popen([sys.executable, "-c", "import reconciler.cli.apply"])
+    _, _, usage = os.wait4(process.pid, 0)
+    return int(usage.ru_maxrss)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--gateways", type=int, default=100_000)
@@ -80,9 +115,14 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=20.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        root = synthetic_repo(Path(tmp) / "repo", gateways=args.gateways, files=args.files, profiles=args.profiles)
+        root = synthetic_repo(
+            Path(tmp) / "repo", gateways=args.gateways, files=args.files, profiles=args.profiles
+        )
         commit_all(root)
-        empty = write(Path(tmp) / "empty", {"profiles.d/.keep.yaml": "", "gateways.d/none.yaml": "gateways: []\n"})
+        empty = write(
+            Path(tmp) / "empty",
+            {"profiles.d/.keep.yaml": "", "gateways.d/none.yaml": "gateways: []\n"},
+        )
         commit_all(empty)
         simulator, url = start_simulator(root, args.latency_ms)
         try:
@@ -91,14 +131,28 @@ def main() -> None:
         finally:
             simulator.terminate()
             simulator.wait(timeout=30)
+        bare = bare_rss()
         per_gateway = (peak_rss - empty_rss) * 1024 / args.gateways
-        print(f"rollout of {args.gateways:,} gateways, head-end latency {args.latency_ms:.0f} ms "
-              f"(simulator in its own process); exit code {code}")
+        per_gateway_bare = (peak_rss - bare) * 1024 / args.gateways
+        print(
+            f"rollout of {args.gateways:,} gateways, head-end latency {args.latency_ms:.0f} ms "
+            f"(simulator in its own process); exit code {code}"
+        )
         print(f"wall time (load, inventory, plan, roll out, read back): {elapsed:7.1f} s")
-        print(f"throughput:                       {args.gateways / elapsed:9,.0f} gateways/s  (target >= 1,000)")
-        print(f"peak RSS, empty repository:       {empty_rss / 1024:9,.0f} MiB  (baseline, same run)")
+        print(
+            f"throughput:                       {args.gateways / elapsed:9,.0f} gateways/s  (target >= 1,000)"
+        )
+        print(f"peak RSS, bare process:           {bare / 1024:9,.0f} MiB  (imports only)")
+        print(
+            f"peak RSS, empty repository:       {empty_rss / 1024:9,.0f} MiB  (baseline: the head-end's inventory read)"
+        )
         print(f"peak RSS, {args.gateways:,} gateways:      {peak_rss / 1024:9,.0f} MiB")
-        print(f"RSS per managed gateway:          {per_gateway:9,.0f} bytes  (target <= 2,048)")
+        print(
+            f"RSS per managed gateway:          {per_gateway:9,.0f} bytes above the empty repository (target <= 2,048)"
+        )
+        print(
+            f"RSS per managed gateway:          {per_gateway_bare:9,.0f} bytes above the bare process"
+        )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
 from reconciler.model.catalogs import describe
 
@@ -46,7 +47,7 @@ _TYPE_NAMES = {
 
 
 def problems_from_validation(
-    error: ValidationError, model: type[BaseModel], prefix: tuple[str | int, ...] = ()
+    error: ValidationError, model: type[Any], prefix: tuple[str | int, ...] = ()
 ) -> list[Problem]:
     """Translate pydantic's errors into problems with plain-language messages."""
     problems: list[Problem] = []
@@ -57,7 +58,7 @@ def problems_from_validation(
         at_key = False
         if loc and loc[-1] == "[key]":
             loc, at_key = loc[:-1], True
-        if kind == "extra_forbidden":
+        if kind in ("extra_forbidden", "unexpected_keyword_argument"):  # models, dataclasses
             allowed = _allowed_keys(model, loc[:-1])
             expected = f"; expected one of: {', '.join(allowed)}" if allowed else ""
             message, at_key = f"unknown key '{loc[-1]}'{expected}", True
@@ -105,8 +106,9 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     current: Any = model
     for step in loc:
         current = _unwrap(current)
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            field = current.model_fields.get(str(step))
+        fields = _fields_of(current)
+        if fields is not None:
+            field = fields.get(str(step))
             if field is None:
                 return []
             current = field.annotation
@@ -119,10 +121,16 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
                 current = args[1]
             else:
                 return []
-    current = _unwrap(current)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return []
+    fields = _fields_of(_unwrap(current))
+    return list(fields) if fields is not None else []
+
+
+def _fields_of(kind: Any) -> dict[str, FieldInfo] | None:
+    """The fields of a pydantic model or pydantic dataclass, else ``None``."""
+    if isinstance(kind, type) and issubclass(kind, BaseModel):
+        return dict(kind.model_fields)
+    fields = getattr(kind, "__pydantic_fields__", None)
+    return dict(fields) if isinstance(fields, dict) else None
 
 
 def _unwrap(annotation: Any) -> Any:
