@@ -89,7 +89,7 @@ class Outcome:
         return total
 
 
-@dataclass
+@dataclass(slots=True)
 class _Job:
     state: AppliedGateway
     group: GroupProgress
@@ -682,11 +682,25 @@ def _initial_state(
         target=p.desired,
         commit=commit,
         updated_at=now,
-        skipped=tuple(str(s) for s in p.skipped),
+        skipped=_skipped_texts(p),
         send=p.send,
         job_key=jobs.idempotency_key(rollout_id, p.gateway_id, p.send),
         rollout_id=rollout_id,
     )
+
+
+_SKIPPED: dict[tuple[object, ...], tuple[str, ...]] = {}
+
+
+def _skipped_texts(p: GatewayPlan) -> tuple[str, ...]:
+    """Skip reasons as texts, one shared tuple per distinct set (gateways of a profile share them)."""
+    if not p.skipped:
+        return ()
+    key = tuple(p.skipped)
+    found = _SKIPPED.get(key)
+    if found is None:
+        found = _SKIPPED[key] = tuple(str(s) for s in p.skipped)
+    return found
 
 
 def _accepted(state: AppliedGateway, now: float) -> AppliedGateway:
