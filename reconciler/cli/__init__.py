@@ -28,6 +28,10 @@ COMMANDS = {
     "simulate": "reconciler.cli.simulate",
     "status": "reconciler.cli.status",
     "search": "reconciler.cli.search",
+    "profile": "reconciler.cli.profile",
+    "assign": "reconciler.cli.assign",
+    "unassign": "reconciler.cli.unassign",
+    "set": "reconciler.cli.set",
 }
 """Command name -> module defining ``command``; in the order ``--help`` lists them."""
 

@@ -84,8 +84,13 @@ def gather(
     state_path: Path | None,
     inventory_path: Path | None,
     headend_url: str | None,
+    include_inventory: bool = False,
 ) -> Fleet:
-    """Load the repo's working tree, the store and the inventory; join them into members."""
+    """Load the repo's working tree, the store and the inventory; join them into members.
+
+    ``include_inventory``: also the inventory's gateways that are declared
+    nowhere (``reconciler assign`` adds entries for them).
+    """
     notes: list[str] = []
     inventory: dict[str, InventoryGateway] | None = None
     if inventory_path is not None:
@@ -114,7 +119,7 @@ def gather(
         notes.append(f"{state_path} does not exist yet: nothing has been rolled out")
     else:
         applied = read_store(state_path)
-    rows = search.members(repo, inventory, applied)
+    rows = search.members(repo, inventory, applied, include_inventory=include_inventory)
     if inventory is not None:
         missing = [m.gateway_id for m in rows if m.declared and m.gateway_id not in inventory]
         if missing:

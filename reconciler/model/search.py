@@ -106,8 +106,14 @@ def members(
     repo: Repo,
     inventory: Mapping[str, InventoryGateway] | None,
     applied: Mapping[str, AppliedGateway],
+    *,
+    include_inventory: bool = False,
 ) -> list[Member]:
-    """Every gateway declared in ``repo`` plus those only the store knows, sorted by id."""
+    """Every gateway declared in ``repo`` plus those only the store knows, sorted by id.
+
+    ``include_inventory`` adds the inventory's gateways that neither knows
+    (``declared=False``, no status): the candidates of ``reconciler assign``.
+    """
     inventory = inventory or {}
     rows = [
         _member(
@@ -125,6 +131,12 @@ def members(
         for gateway_id, state in applied.items()
         if gateway_id not in repo.gateways
     ]
+    if include_inventory:
+        rows += [
+            _member(gateway_id, known.type, None, known, None, repo.catalog)
+            for gateway_id, known in inventory.items()
+            if gateway_id not in repo.gateways and gateway_id not in applied
+        ]
     rows.sort(key=lambda m: m.gateway_id)
     return rows
 
