@@ -32,6 +32,8 @@ COMMANDS = {
     "assign": "reconciler.cli.assign",
     "unassign": "reconciler.cli.unassign",
     "set": "reconciler.cli.set",
+    "run": "reconciler.cli.run",
+    "demo": "reconciler.cli.demo",
 }
 """Command name -> module defining ``command``; in the order ``--help`` lists them."""
 

@@ -16,6 +16,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from reconciler.engine import digests
 from reconciler.engine.rollouts import Outcome
 from reconciler.loading.gitsource import GitSource, GitSourceError
 from reconciler.loading.repos import load_repo
@@ -23,7 +24,7 @@ from reconciler.loading.secrets import SecretResolver
 from reconciler.loading.sources import DirectorySource, Source
 from reconciler.model.repos import Repo
 from reconciler.model.state import Status
-from reconciler.plan.values import SecretDigest, keyed_digest
+from reconciler.plan.values import SecretDigest
 from reconciler.store.sqlite import SQLiteStore, StoreError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -96,13 +97,7 @@ def open_store(path: Path) -> SQLiteStore:
 
 def secret_digest(store: SQLiteStore, resolve: SecretResolver) -> SecretDigest:
     """Keyed hashes of secret values under the store's key (unresolvable: ``None``)."""
-    key = store.secret_key()
-
-    def digest(name: str) -> str | None:
-        value = resolve(name)
-        return None if value is None else keyed_digest(key, value)
-
-    return digest
+    return digests.secret_digest(store, resolve)
 
 
 def outcome_table(outcome: Outcome, title: str = "Rollout") -> Table:

@@ -1,0 +1,105 @@
+"""``reconciler run``: the daemon (DESIGN.md section 8), thin over :mod:`reconciler.daemon.running`.
+
+Every flag also reads ``RECONCILER_<FLAG>`` (``--headend`` reads
+``RECONCILER_HEADEND_URL``); the head-end token comes from
+RECONCILER_HEADEND_TOKEN, the retry endpoint's from RECONCILER_ADMIN_TOKEN.
+Exit 0 after SIGTERM or SIGINT, 1 on a configuration error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+
+from reconciler.cli import common
+
+
+@click.command("run")
+@click.option(
+    "--repo",
+    envvar="RECONCILER_REPO",
+    required=True,
+    metavar="PATH_OR_URL",
+    help="Config repository: a local path (watched) or a URL (cloned, polled).",
+)
+@click.option("--branch", envvar="RECONCILER_BRANCH", default="main", show_default=True)
+@common.headend_option
+@common.state_option
+@click.option(
+    "--report-dir",
+    envvar="RECONCILER_REPORT_DIR",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where report.json, REPORT.md and report.html are written.",
+)
+@click.option(
+    "--listen",
+    envvar="RECONCILER_LISTEN",
+    default="127.0.0.1:9108",
+    show_default=True,
+    help="HOST:PORT of /metrics, /healthz, /readyz, /api/v1/..., / and /hooks/git.",
+)
+@click.option(
+    "--poll-interval",
+    "poll_interval_s",
+    envvar="RECONCILER_POLL_INTERVAL_S",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="Seconds between fetches of a remote repository.",
+)
+@click.option(
+    "--readback-interval",
+    "readback_interval_s",
+    envvar="RECONCILER_READBACK_INTERVAL_S",
+    type=click.FloatRange(min=0.1),
+    default=300.0,
+    show_default=True,
+    help="Seconds between read-backs of live configurations (Mismatch).",
+)
+@click.option(
+    "--log-format",
+    envvar="RECONCILER_LOG_FORMAT",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
+def command(
+    repo: str,
+    branch: str,
+    headend: str,
+    state_path: Path,
+    report_dir: Path,
+    listen: str,
+    poll_interval_s: float,
+    readback_interval_s: float,
+    log_format: str,
+) -> None:
+    """Watch a config repository and keep the fleet on its branch head."""
+    from reconciler.daemon import logs, running
+    from reconciler.daemon.settings import DaemonSettings
+
+    try:
+        settings = DaemonSettings(
+            repo=repo,
+            branch=branch,
+            headend_url=headend,
+            state=state_path,
+            report_dir=report_dir,
+            listen=listen,
+            poll_interval_s=poll_interval_s,
+            readback_interval_s=readback_interval_s,
+            log_format=log_format,
+        )
+    except ValidationError as exc:
+        common.fail(f"settings: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}")
+    logs.setup(settings.log_format)
+    try:
+        code = asyncio.run(running.serve(settings))
+    except OSError as exc:
+        common.fail(str(exc))
+    sys.exit(code)

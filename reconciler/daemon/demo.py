@@ -1,0 +1,170 @@
+"""``reconciler demo``: the whole loop on the shipped example, with nothing but the installed package.
+
+Called by :mod:`reconciler.cli.demo`.  In a temporary directory: a git
+repository seeded from the example config (``reconciler/examples``, package
+data), demo values for every ``{secret: NAME}`` it references, the head-end
+simulator serving a fleet made from its ``gateways.d`` (in this process, on a
+free loopback port), and the daemon watching the repository.  After the first
+rollout it commits a profile change (fleet-depot's HeartbeatInterval) and
+prints the status counts as they move, where the report is and the metrics
+URL; then it runs until Ctrl-C, or with ``once`` stops after the change is
+rolled out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.resources
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from reconciler.daemon.running import Daemon
+from reconciler.daemon.settings import DaemonSettings
+from reconciler.drivers.settings import HeadendSettings
+from reconciler.drivers.simulator import Simulator, SimulatorOptions, serving
+from reconciler.loading.secrets import SecretResolver
+
+CHANGED_PROFILE = "fleet-depot"
+TOKEN = "demo-token"
+_SECRET = re.compile(r"\{\s*secret:\s*([A-Za-z0-9_.-]+)\s*\}")
+_GIT = ["-c", "user.name=Reconciler Demo", "-c", "user.email=demo@example.invalid"]
+
+
+def examples() -> Path:
+    """The shipped example repository (package data)."""
+    return Path(str(importlib.resources.files("reconciler") / "examples"))
+
+
+def seed(root: Path) -> str:
+    """A git repository at ``root`` holding the example's profiles.d and gateways.d; returns HEAD."""
+    source = examples()
+    root.mkdir(parents=True)
+    for folder in ("profiles.d", "gateways.d"):
+        shutil.copytree(source / folder, root / folder)
+    _git(root, "init", "-q", "-b", "main")
+    _git(root, "add", "-A")
+    _git(root, *_GIT, "commit", "-qm", "Seed from the shipped example")
+    return _git(root, "rev-parse", "HEAD")
+
+
+def demo_secrets(root: Path, folder: Path) -> list[str]:
+    """A file per referenced secret in ``folder`` (RECONCILER_SECRETS_DIR layout); returns the names."""
+    names = sorted(
+        {
+            m.group(1)
+            for path in root.rglob("*.yaml")
+            for m in _SECRET.finditer(path.read_text(encoding="utf-8"))
+        }
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        # 4..8 digits fit a SIM PIN; 16..40 characters fit the authorization keys.
+        value = "4711" if "pin" in name else f"demo-{name}-0123456789"[:40].ljust(16, "x")
+        (folder / name).write_text(value + "\n", encoding="utf-8")
+    return names
+
+
+def change_profile(root: Path, name: str = CHANGED_PROFILE) -> tuple[int, int]:
+    """Change the profile's first HeartbeatInterval by 60 s; returns (old, new)."""
+    path = root / "profiles.d" / f"{name}.yaml"
+    text = path.read_text(encoding="utf-8")
+    match = re.search(r"HeartbeatInterval: (\d+)", text)
+    if match is None:
+        raise RuntimeError(f"{path}: no HeartbeatInterval to change")
+    old = int(match.group(1))
+    new = old - 60 if old > 90 else old + 60
+    path.write_text(text[: match.start(1)] + str(new) + text[match.end(1) :], encoding="utf-8")
+    return old, new
+
+
+async def run(
+    *, once: bool, port: int = 9108, workdir: Path | None = None, say: Callable[[str], None] = print
+) -> int:
+    """Run the demo; returns the exit code (0: the change was rolled out and every member Accepted)."""
+    with tempfile.TemporaryDirectory(prefix="reconciler-demo-") as tmp:
+        base = workdir or Path(tmp)
+        repo = base / "config"
+        head = seed(repo)
+        names = demo_secrets(repo, base / "secrets")
+        say(f"config repository: {repo} (seeded from the shipped example, commit {head[:12]})")
+        say(f"demo secrets for {', '.join(names)} in {base / 'secrets'}")
+        simulator = Simulator(SimulatorOptions(gateways_repo=repo, token=TOKEN, seed=1))
+        async with serving(simulator) as headend_url:
+            say(f"head-end simulator: {headend_url} ({len(simulator.fleet.gateways)} gateways)")
+            settings = DaemonSettings(
+                repo=str(repo),
+                branch="main",
+                headend_url=headend_url,
+                state=base / "state" / "state.db",
+                report_dir=base / "report",
+                listen=f"127.0.0.1:{port}",
+                readback_interval_s=30.0,
+                admin_token=None,
+            )
+            daemon = Daemon(
+                settings,
+                headend=HeadendSettings(base_url=headend_url, token=TOKEN),
+                resolve_secret=SecretResolver(environ={}, directory=base / "secrets"),
+            )
+            async with daemon:
+                say(f"daemon: report {settings.report_dir / 'report.html'} (also {daemon.url}/)")
+                say(f"        metrics {daemon.url}/metrics, status {daemon.url}/api/v1/status")
+                await _until_applied(daemon, head, say)
+                old, new = change_profile(repo)
+                _git(
+                    repo,
+                    *_GIT,
+                    "commit",
+                    "-qam",
+                    f"{CHANGED_PROFILE}: HeartbeatInterval {old} -> {new}",
+                )
+                change = _git(repo, "rev-parse", "HEAD")
+                say(
+                    f"committed {change[:12]}: {CHANGED_PROFILE} HeartbeatInterval {old} -> {new} s; "
+                    "watching the rollout"
+                )
+                ok = await _until_applied(daemon, change, say)
+                if once:
+                    say("the change is rolled out; stopping (--once)")
+                    return 0 if ok else 1
+                say("running until Ctrl-C; edit and commit in the repository above to see more")
+                await asyncio.Event().wait()
+    return 0
+
+
+async def _until_applied(
+    daemon: Daemon, sha: str, say: Callable[[str], None], timeout_s: float = 120.0
+) -> bool:
+    """Print status counts as they move until ``sha`` is applied; True when all members are Accepted."""
+    deadline = time.monotonic() + timeout_s
+    shown = ""
+    while time.monotonic() < deadline:
+        r = daemon.reconciler
+        done = r.applied is not None and r.applied.info.sha == sha and r.task is None
+        report: Any = await daemon.refresh_report() if done else daemon.report()
+        line = _counts(report)
+        if line != shown:
+            say(f"  {line}")
+            shown = line
+        if done:
+            return all(
+                g["status"] in ("Accepted", None) for g in report["gateways"] if g["declared"]
+            )
+        await asyncio.sleep(0.25)
+    raise TimeoutError(f"commit {sha[:12]} was not rolled out within {timeout_s:.0f} s")
+
+
+def _counts(report: Any) -> str:
+    totals = report["totals"]
+    return ", ".join(f"{key} {totals[key]}" for key in totals if totals[key]) or "no gateways yet"
+
+
+def _git(root: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True)
+    return done.stdout.strip()

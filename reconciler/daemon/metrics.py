@@ -1,0 +1,123 @@
+"""The daemon's Prometheus metrics, in a registry of their own (DESIGN.md section 8).
+
+Created by :mod:`reconciler.daemon.running`; fed by the reconcile loop (commits,
+durations, transitions), the HTTP driver's ``on_response`` hook (head-end
+requests) and the report refresh (gateways per profile and status); served by
+``GET /metrics``.  No metric carries a gateway id as a label: label values are
+profiles, statuses, endpoints and codes, all bounded sets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from reconciler import __version__
+from reconciler.model.search import ProfileCounts
+
+NO_PROFILE = "(none)"
+"""The ``profile`` label of gateways declared without a profile."""
+
+
+class Metrics:
+    """Every metric of the daemon; one instance per process (or per test)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.gateways = Gauge(
+            "reconciler_gateways",
+            "Gateways per profile and rollout status (status 'none': not managed yet).",
+            ["profile", "status"],
+            registry=r,
+        )
+        self.last_commit_valid = Gauge(
+            "reconciler_last_commit_valid",
+            "1 when the newest commit on the branch is valid, 0 when it is held back.",
+            registry=r,
+        )
+        self.applied_commit_timestamp = Gauge(
+            "reconciler_applied_commit_timestamp_seconds",
+            "Committer time of the last commit whose rollout was planned and carried out.",
+            registry=r,
+        )
+        self.reconcile_duration = Histogram(
+            "reconciler_reconcile_duration_seconds",
+            "Time from noticing a commit to the end of its rollout (load, plan, jobs).",
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600),
+            registry=r,
+        )
+        self.commit_to_first_job = Histogram(
+            "reconciler_commit_to_first_job_seconds",
+            "Time from noticing a commit to the head-end acknowledging its first job.",
+            buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1, 2, 5, 10, 30),
+            registry=r,
+        )
+        self.headend_requests = Counter(
+            "reconciler_headend_requests",
+            "Head-end API requests by endpoint and HTTP code ('error' when there was no answer).",
+            ["endpoint", "code"],
+            registry=r,
+        )
+        self.headend_request_duration = Histogram(
+            "reconciler_headend_request_duration_seconds",
+            "Head-end API request latency by endpoint.",
+            ["endpoint"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )
+        self.headend_up = Gauge(
+            "reconciler_headend_up",
+            "1 when the last head-end request got a non-5xx answer, else 0.",
+            registry=r,
+        )
+        self.transitions = Counter(
+            "reconciler_rollout_transitions",
+            "Gateway status transitions written by the engine, by new status.",
+            ["status"],
+            registry=r,
+        )
+        self.git_errors = Counter(
+            "reconciler_git_errors",
+            "Failures to read, clone or fetch the config repository.",
+            registry=r,
+        )
+        self.commits = Counter(
+            "reconciler_commits",
+            "Commits loaded, by validity.",
+            ["valid"],
+            registry=r,
+        )
+        self.failures = Counter(
+            "reconciler_loop_failures",
+            "Reconcile attempts that failed and are retried with backoff, by cause.",
+            ["cause"],
+            registry=r,
+        )
+        self.build_info = Gauge(
+            "reconciler_build_info", "The running version (always 1).", ["version"], registry=r
+        )
+        self.build_info.labels(version=__version__).set(1)
+        self._gateway_labels: set[tuple[str, str]] = set()
+
+    def on_response(self, endpoint: str, code: str, seconds: float) -> None:
+        """The HTTP driver's hook: one call per head-end response (or failure)."""
+        self.headend_requests.labels(endpoint=endpoint, code=code).inc()
+        self.headend_request_duration.labels(endpoint=endpoint).observe(seconds)
+        self.headend_up.set(0 if code == "error" or code.startswith("5") else 1)
+
+    def set_gateways(self, counts: Iterable[ProfileCounts]) -> None:
+        """Replace ``reconciler_gateways`` with these counts (label sets that vanished are removed)."""
+        seen: set[tuple[str, str]] = set()
+        for group in counts:
+            profile = group.profile or NO_PROFILE
+            for status, count in group.statuses.items():
+                self.gateways.labels(profile=profile, status=status).set(count)
+                seen.add((profile, status))
+        for labels in self._gateway_labels - seen:
+            self.gateways.remove(*labels)
+        self._gateway_labels = seen
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

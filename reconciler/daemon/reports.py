@@ -1,0 +1,342 @@
+"""The daemon's reports: ``report.json`` (for machines), ``REPORT.md`` (for people) and ``report.html``.
+
+Called by :mod:`reconciler.daemon.running` after every change of state (at most
+about once a second): :func:`build` turns a :class:`Snapshot` of the loop's
+state into the report, a plain JSON-able dict, and :func:`write` writes the
+three files atomically (a temporary file in the same directory, then
+``os.replace``), so a reader never sees half a report.  ``GET /api/v1/status``
+serves the same dict.
+
+report.json (schema ``reconciler/daemon/report.schema.json``, version 1)::
+
+    {
+      "schema_version": 1,
+      "generated_at": "2026-11-24T03:00:00+00:00",   # ISO 8601, UTC
+      "version": "0.1.0",                            # the reconciler's
+      "branch": "main",
+      "commit": COMMIT | null,        # the newest commit on the branch
+      "valid": true,                  # whether that commit is valid
+      "errors": [{"file", "line", "column", "message"}],   # its problems; empty when valid
+      "good_commit": COMMIT | null,   # the newest valid commit (what is being rolled out)
+      "applied_commit": COMMIT | null,# the last commit whose rollout was carried out to the end
+      "rollout_running": false,
+      "ready": true, "not_ready_reasons": ["head-end: ..."],
+      "totals": {"Initial": 0, ..., "Mismatch": 0, "none": 0},
+      "profiles": [{
+        "name", "description",        # description may be null
+        "file",                       # profiles.d/NAME.yaml
+        "last_change": {"sha", "date", "author"} | null,   # last commit that changed the file
+        "members": 12,
+        "statuses": {"Initial": 0, ..., "none": 0},         # every status, zeros included
+        "retry_possible": false,      # any member Declined or Mismatch (Retry Upload)
+        "aborted": "declined 5 of 20 ..." | null            # why its last rollout stopped early
+      }],
+      "gateways": [{
+        "id", "type", "firmware",     # firmware from the head-end's inventory (null: unknown)
+        "profile",                    # null: no profile
+        "station_ids": [...], "port_ids": [...], "provider", "address", "owner",
+        "subsettings": {"Key": value},   # secrets shown as "(secret)"
+        "labels": {"k": "v"},
+        "status": "Accepted" | ... | null,   # null: not managed yet
+        "reason": "", "skipped": ["LightIntensity not in LSX 1.1.0"],
+        "updated_at": ISO | null,     # last change of its state
+        "declared": true              # false: deleted from gateways.d, being reset
+      }]
+    }
+
+COMMIT is ``{"sha", "author", "date", "message"}`` (author as ``Name <email>``,
+date ISO 8601 with the author's offset, message the subject line).  Secrets
+never appear: subsettings are masked by :mod:`reconciler.model.search`, and no
+desired or accepted configuration is part of the report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from reconciler import __version__
+from reconciler.daemon import pages
+from reconciler.daemon.watching import CommitInfo
+from reconciler.model.inventory import InventoryGateway
+from reconciler.model.repos import Repo
+from reconciler.model.search import (
+    STATUS_KEYS,
+    Member,
+    count_by_profile,
+    count_statuses,
+    members,
+    value_text,
+)
+from reconciler.model.state import AppliedGateway, Status
+from reconciler.store.base import Rollout
+
+SCHEMA_VERSION = 1
+SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
+FILES = ("report.json", "REPORT.md", "report.html")
+
+
+@dataclass
+class Snapshot:
+    """The loop's state at one moment, gathered on the loop's thread (the store lives there)."""
+
+    branch: str
+    head: CommitInfo | None
+    head_repo: Repo | None
+    good: CommitInfo | None
+    good_repo: Repo | None
+    applied: CommitInfo | None
+    rollout_running: bool
+    ready: bool
+    reasons: list[str]
+    inventory: Mapping[str, InventoryGateway] | None
+    states: Mapping[str, AppliedGateway]
+    rollouts: list[Rollout]
+    profile_changes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    generated_at: float = 0.0
+
+
+def build(snapshot: Snapshot) -> dict[str, Any]:
+    """The report as a JSON-able dict (see the module docstring)."""
+    repo = snapshot.good_repo
+    rows = members(repo, snapshot.inventory, snapshot.states) if repo else []
+    head_repo = snapshot.head_repo
+    errors = (
+        [
+            {"file": d.file, "line": d.line, "column": d.column, "message": d.message}
+            for d in head_repo.diagnostics
+            if d.severity == "error"
+        ]
+        if head_repo is not None
+        else []
+    )
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "generated_at": _iso(snapshot.generated_at),
+        "version": __version__,
+        "branch": snapshot.branch,
+        "commit": snapshot.head.as_dict() if snapshot.head else None,
+        "valid": head_repo.valid if head_repo is not None else False,
+        "errors": errors,
+        "good_commit": snapshot.good.as_dict() if snapshot.good else None,
+        "applied_commit": snapshot.applied.as_dict() if snapshot.applied else None,
+        "rollout_running": snapshot.rollout_running,
+        "ready": snapshot.ready,
+        "not_ready_reasons": list(snapshot.reasons),
+        "totals": count_statuses(rows),
+        "profiles": _profiles(repo, rows, snapshot) if repo else [],
+        "gateways": [_gateway(m) for m in rows],
+    }
+
+
+def _profiles(repo: Repo, rows: list[Member], snapshot: Snapshot) -> list[dict[str, Any]]:
+    aborted: dict[str | None, str | None] = {}
+    for rollout in sorted(snapshot.rollouts, key=lambda r: r.rollout_id):
+        aborted[rollout.profile] = (
+            (rollout.reason or "aborted") if rollout.state == "aborted" else None
+        )
+    result = []
+    for group in count_by_profile(rows, profiles=repo.profiles):
+        if group.profile is None:
+            continue
+        profile = repo.profiles[group.profile]
+        change = snapshot.profile_changes.get(group.profile)
+        result.append(
+            {
+                "name": group.profile,
+                "description": profile.description,
+                "file": repo.profile_files.get(group.profile, f"profiles.d/{group.profile}.yaml"),
+                "last_change": dict(change) if change else None,
+                "members": group.members,
+                "statuses": dict(group.statuses),
+                "retry_possible": bool(
+                    group.statuses[Status.DECLINED.value] or group.statuses[Status.MISMATCH.value]
+                ),
+                "aborted": aborted.get(group.profile),
+            }
+        )
+    return result
+
+
+def _gateway(m: Member) -> dict[str, Any]:
+    return {
+        "id": m.gateway_id,
+        "type": m.type,
+        "firmware": m.firmware,
+        "profile": m.profile,
+        "station_ids": list(m.station_ids),
+        "port_ids": list(m.port_ids),
+        "provider": m.provider,
+        "address": m.address,
+        "owner": m.owner,
+        "subsettings": {k: _json_value(v) for k, v in m.subsettings.items()},
+        "labels": dict(m.labels),
+        "status": m.status.value if m.status else None,
+        "reason": m.reason,
+        "skipped": list(m.skipped),
+        "updated_at": _iso(m.updated_at) if m.updated_at else None,
+        "declared": m.declared,
+    }
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    return value_text(value)
+
+
+def _iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
+
+
+# --- REPORT.md ---------------------------------------------------------------------------------
+
+
+def markdown(report: Mapping[str, Any]) -> str:
+    """REPORT.md: the same content as report.json, for people reading the repository or a CI artefact."""
+    out = ["# Reconciler report", ""]
+    commit = report["commit"]
+    out.append(f"Generated {report['generated_at']} by reconciler {report['version']}.")
+    out.append("")
+    if commit:
+        state = "valid" if report["valid"] else "**INVALID: not rolled out**"
+        out.append(
+            f"- Newest commit on `{report['branch']}`: `{commit['sha'][:12]}` {_md(commit['message'])} "
+            f"({_md(commit['author'])}, {commit['date']}): {state}"
+        )
+    else:
+        out.append("- No commit loaded yet.")
+    for key, label in (("good_commit", "Last valid commit"), ("applied_commit", "Applied commit")):
+        c = report[key]
+        out.append(f"- {label}: " + (f"`{c['sha'][:12]}` {_md(c['message'])}" if c else "none"))
+    out.append(f"- Rollout running: {'yes' if report['rollout_running'] else 'no'}")
+    out.append(
+        "- Ready: yes"
+        if report["ready"]
+        else "- Ready: no (" + "; ".join(_md(r) for r in report["not_ready_reasons"]) + ")"
+    )
+    if report["errors"]:
+        out += ["", "## Errors (commit held back)", ""]
+        out += [
+            f"- `{_md(e['file'])}:{e['line']}:{e['column']}`: {_md(e['message'])}"
+            for e in report["errors"]
+        ]
+    out += ["", "## Profiles", ""]
+    out.append("| profile | members | " + " | ".join(STATUS_KEYS) + " | retry | last change |")
+    out.append("|---|---:|" + "---:|" * len(STATUS_KEYS) + "---|---|")
+    for p in report["profiles"]:
+        change = p["last_change"]
+        retry = "possible" if p["retry_possible"] else "-"
+        if p["aborted"]:
+            retry += f" (aborted: {_md(p['aborted'])})"
+        out.append(
+            f"| {_md(p['name'])} | {p['members']} | "
+            + " | ".join(str(p["statuses"][k]) for k in STATUS_KEYS)
+            + f" | {retry} | {('`' + change['sha'][:12] + '` ' + change['date']) if change else '-'} |"
+        )
+    by_profile: dict[str | None, list[Mapping[str, Any]]] = {}
+    for g in report["gateways"]:
+        by_profile.setdefault(g["profile"], []).append(g)
+    for name in sorted(by_profile, key=lambda n: (n is None, n or "")):
+        out += ["", f"## Members: {_md(name) if name else '(no profile)'}", ""]
+        out.append(
+            "| gateway | type | firmware | stations | ports | provider | status | reason | subsettings | skipped | updated |"
+        )
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        for g in by_profile[name]:
+            out.append(
+                "| "
+                + " | ".join(
+                    _md(str(x))
+                    for x in (
+                        g["id"],
+                        g["type"],
+                        g["firmware"] or "?",
+                        ", ".join(g["station_ids"]),
+                        ", ".join(g["port_ids"]),
+                        g["provider"],
+                        g["status"] or "-",
+                        g["reason"],
+                        ", ".join(f"{k}={value_text(v)}" for k, v in g["subsettings"].items()),
+                        "; ".join(g["skipped"]),
+                        g["updated_at"] or "",
+                    )
+                )
+                + " |"
+            )
+    return "\n".join(out) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def write(report_dir: Path, report: Mapping[str, Any]) -> None:
+    """Write report.json, REPORT.md and report.html, each atomically."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    _atomic(report_dir / "report.json", json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    _atomic(report_dir / "REPORT.md", markdown(report))
+    _atomic(report_dir / "report.html", pages.html(report))
+
+
+def _atomic(path: Path, text: str) -> None:
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(temporary, 0o644)  # mkstemp makes 0600; reports are for every reader
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+# --- the last change of each profile -------------------------------------------------------------
+
+
+def profile_changes(git_dir: Path, sha: str, names: Iterable[str]) -> dict[str, dict[str, str]]:
+    """For each profile, the last commit up to ``sha`` that changed ``profiles.d/NAME.yaml``.
+
+    One ``git log`` over ``profiles.d`` (newest first); blocking, so the caller
+    runs it in a thread and caches it per commit.
+    """
+    wanted = {f"profiles.d/{name}.yaml": name for name in names}
+    found: dict[str, dict[str, str]] = {}
+    output = subprocess.run(
+        [
+            "git",
+            f"--git-dir={git_dir}",
+            "log",
+            "--no-renames",
+            "--format=%x00%H%x09%aI%x09%an <%ae>",
+            "--name-only",
+            sha,
+            "--",
+            "profiles.d",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for block in output.split("\0")[1:]:
+        header, _, files = block.partition("\n")
+        commit, date, author = ([*header.split("\t"), "", ""])[:3]
+        for path in files.split():
+            name = wanted.get(path)
+            if name is not None and name not in found:
+                found[name] = {"sha": commit, "date": date, "author": author}
+        if len(found) == len(wanted):
+            break
+    return found

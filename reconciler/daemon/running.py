@@ -1,0 +1,240 @@
+"""Wiring of the daemon: store, driver, watcher, loop, reports, HTTP; and stopping on signals.
+
+``reconciler run`` calls :func:`serve`; ``reconciler demo`` and the tests use
+:class:`Daemon` directly (``async with Daemon(settings) as daemon``).
+
+Stopping (SIGTERM, SIGINT, or leaving the ``async with``): no new job is
+started (``engine.stopping``), active jobs get ``stop_timeout_s`` to end and are
+otherwise left Requested or Sent in the store (every transition is durable; the
+next start resumes them), a final report is written, the HTTP server closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from reconciler.daemon import endpoints, reports
+from reconciler.daemon.metrics import Metrics
+from reconciler.daemon.reconciling import Reconciler
+from reconciler.daemon.settings import DaemonSettings, host_and_port
+from reconciler.daemon.watching import Watcher
+from reconciler.drivers.http import HttpDriver
+from reconciler.drivers.settings import HeadendSettings
+from reconciler.engine.settings import EngineSettings
+from reconciler.loading.secrets import SecretResolver
+from reconciler.model.search import ProfileCounts
+from reconciler.store.sqlite import SQLiteStore
+
+log = logging.getLogger("reconciler.daemon")
+
+
+class Daemon:
+    """One running daemon; ``url`` is where its HTTP endpoints listen."""
+
+    def __init__(
+        self,
+        settings: DaemonSettings,
+        *,
+        headend: HeadendSettings | None = None,
+        engine: EngineSettings | None = None,
+        resolve_secret: SecretResolver | None = None,
+    ) -> None:
+        self.settings = settings
+        self.admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
+        self.metrics = Metrics()
+        self.store = SQLiteStore(settings.state)
+        self.headend = headend or HeadendSettings.from_env(base_url=settings.headend_url)
+        self.watcher = Watcher(settings, wake=self._wake)
+        self.driver = HttpDriver(self.headend, on_response=self._on_response)
+        self.reconciler = Reconciler(
+            settings=settings,
+            watcher=self.watcher,
+            driver=self.driver,
+            store=self.store,
+            resolve_secret=resolve_secret or SecretResolver(),
+            metrics=self.metrics,
+            engine_settings=engine,
+            on_change=self._changed,
+        )
+        self.url = ""
+        self._dirty = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._runner: web.AppRunner | None = None
+        self._report: dict[str, Any] = {}
+        self._changes: tuple[str, dict[str, dict[str, str]]] | None = None
+        self._last_write = 0.0
+
+    # --- endpoints' backend ------------------------------------------------------------------------
+
+    def report(self) -> Mapping[str, Any]:
+        if not self._report:
+            self._report = reports.build(self._snapshot())
+        return self._report
+
+    def start_retry(self, profile: str) -> None:
+        self._tasks.append(asyncio.create_task(self._retry(profile), name=f"retry {profile}"))
+
+    async def _retry(self, profile: str) -> None:
+        try:
+            await self.reconciler.retry(profile)
+        except Exception:
+            log.exception("retry of %s failed", profile)
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Daemon:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        host, port = host_and_port(self.settings.listen)
+        self._runner = web.AppRunner(endpoints.app(self), access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        bound_host, bound_port = self._runner.addresses[0][:2]
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        self.url = f"http://{shown}:{bound_port}"
+        log.info(
+            "reconciler daemon: repo %s branch %s, head-end %s, HTTP %s",
+            self.watcher.path if not self.watcher.remote else "(remote)",
+            self.settings.branch,
+            self.headend.base_url,
+            self.url,
+        )
+        self._tasks += [
+            asyncio.create_task(self.reconciler.run(), name="loop"),
+            asyncio.create_task(self.watcher.watch(self._stop), name="watch"),
+            asyncio.create_task(self._reports(), name="reports"),
+        ]
+        self._changed()
+
+    async def close(self) -> None:
+        """Stop as the module docstring says; idempotent."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        started = time.monotonic()
+        await self.reconciler.stop(self.settings.stop_timeout_s)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self._write_report()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.driver.aclose()
+        self.store.close()
+        log.info("stopped in %.1f s; every status is durable", time.monotonic() - started)
+
+    # --- reports -----------------------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        self.reconciler.wake()
+
+    def _changed(self) -> None:
+        self._dirty.set()
+
+    def _on_response(self, endpoint: str, code: str, seconds: float) -> None:
+        self.reconciler.on_response(endpoint, code, seconds)
+
+    async def _reports(self) -> None:
+        while True:
+            await self._dirty.wait()
+            wait = self._last_write + self.settings.report_interval_s - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._dirty.clear()
+            try:
+                await self._write_report()
+            except Exception:
+                log.exception("writing the report failed; trying again on the next change")
+
+    def _snapshot(self) -> reports.Snapshot:
+        r = self.reconciler
+        ready, reasons = r.ready
+        return reports.Snapshot(
+            branch=self.settings.branch,
+            head=r.head.info if r.head else None,
+            head_repo=r.head.repo if r.head else None,
+            good=r.good.info if r.good else None,
+            good_repo=r.good.repo if r.good else None,
+            applied=r.applied.info if r.applied else None,
+            rollout_running=r.rollout_running,
+            ready=ready,
+            reasons=reasons,
+            inventory=r.inventory,
+            states=self.store.applied(),
+            rollouts=self.store.rollouts(),
+            profile_changes=self._changes[1] if self._changes else {},
+            generated_at=time.time(),
+        )
+
+    async def refresh_report(self) -> Mapping[str, Any]:
+        """Write the report now (not waiting for the throttle) and return it."""
+        await self._write_report()
+        return self._report
+
+    async def _write_report(self) -> None:
+        self._last_write = time.monotonic()
+        good = self.reconciler.good
+        if good is not None and (self._changes is None or self._changes[0] != good.info.sha):
+            try:
+                found = await asyncio.to_thread(
+                    reports.profile_changes,
+                    Path(self.watcher.open().git_dir),
+                    good.info.sha,
+                    list(good.repo.profiles),
+                )
+                self._changes = (good.info.sha, found)
+            except Exception as exc:
+                log.warning("git log of profiles.d failed: %s", exc)
+        snapshot = self._snapshot()
+        report = await asyncio.to_thread(self._render, snapshot)
+        self._report = report
+
+    def _render(self, snapshot: reports.Snapshot) -> dict[str, Any]:
+        report = reports.build(snapshot)
+        reports.write(self.settings.report_dir, report)
+        self.metrics.set_gateways(_counts(report))
+        return report
+
+
+def _counts(report: Mapping[str, Any]) -> list[ProfileCounts]:
+    counts = [ProfileCounts(p["name"], p["members"], p["statuses"]) for p in report["profiles"]]
+    unassigned = [g for g in report["gateways"] if g["profile"] is None]
+    if unassigned:
+        statuses = dict.fromkeys(report["totals"], 0)
+        for g in unassigned:
+            statuses[g["status"] or "none"] += 1
+        counts.append(ProfileCounts(None, len(unassigned), statuses))
+    return counts
+
+
+async def serve(settings: DaemonSettings) -> int:
+    """Run until SIGTERM or SIGINT; returns the exit code (0)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with Daemon(settings) as daemon:
+        print(f"reconciler: serving on {daemon.url}", flush=True)
+        await stop.wait()
+        log.info("signal received: stopping (no new jobs; active ones stay durable)")
+    return 0

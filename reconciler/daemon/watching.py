@@ -1,0 +1,178 @@
+"""Git watching: where the branch head is, and a wake-up whenever it may have moved.
+
+The reconcile loop (:mod:`reconciler.daemon.reconciling`) owns a
+:class:`Watcher`.  A local repository is watched on disk (watchfiles on
+``HEAD``, ``packed-refs`` and the branch's ref file: git writes a ref through
+``BRANCH.lock`` and a rename, and ``git gc`` moves refs into packed-refs), so a
+commit is noticed within a second; the branch head is then read with
+``git rev-parse``.  A remote repository is cloned (bare) into ``git-cache/``
+beside the state store and fetched every ``poll_interval_s`` and on
+``POST /hooks/git``; the fetch is forced (``+refs/heads/B:refs/heads/B``) so a
+force-push replaces the head instead of failing.
+
+Files are never read from a working tree: callers read commits with
+:class:`reconciler.loading.gitsource.GitSource`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from pathlib import Path
+
+import git
+import watchfiles
+
+from reconciler import errors
+from reconciler.daemon.settings import DaemonSettings
+
+log = logging.getLogger("reconciler.daemon.git")
+
+
+class GitError(errors.ReconcilerError):
+    """The repository cannot be read, cloned or fetched, or the branch does not exist (retried)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommitInfo:
+    """What the report shows about a commit."""
+
+    sha: str
+    author: str
+    date: str
+    """ISO 8601 with the author's offset."""
+    timestamp: float
+    """Committer time, seconds since the epoch (``reconciler_applied_commit_timestamp_seconds``)."""
+    message: str
+    """The subject line."""
+
+    def as_dict(self) -> dict[str, str]:
+        return {"sha": self.sha, "author": self.author, "date": self.date, "message": self.message}
+
+
+class Watcher:
+    """The branch head of one repository, local or remote, and the wake-ups when it may change."""
+
+    def __init__(self, settings: DaemonSettings, *, wake: Callable[[], None]) -> None:
+        self.settings = settings
+        self.branch = settings.branch
+        self.remote = settings.is_remote
+        self.wake = wake
+        self.path = (
+            settings.state.parent / "git-cache" / _cache_name(settings.repo)
+            if self.remote
+            else Path(settings.repo)
+        )
+        self._repo: git.Repo | None = None
+
+    # --- reading (blocking: called through asyncio.to_thread by the loop) ----------------------
+
+    def open(self) -> git.Repo:
+        """The repository (cloned first when remote and absent)."""
+        if self._repo is not None:
+            return self._repo
+        try:
+            if self.remote and not (self.path / "HEAD").exists():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                log.info("cloning %s into %s", _redacted(self.settings.repo), self.path)
+                git.Repo.clone_from(self.settings.repo, self.path, bare=True)
+            self._repo = git.Repo(self.path)
+        except (git.exc.GitError, OSError) as exc:
+            raise GitError(f"cannot open {_redacted(self.settings.repo)}: {_short(exc)}") from exc
+        return self._repo
+
+    def refresh(self) -> str:
+        """Fetch (remote) and return the branch head's sha."""
+        repo = self.open()
+        ref = f"refs/heads/{self.branch}"
+        try:
+            if self.remote:
+                repo.git.fetch("--quiet", "origin", f"+{ref}:{ref}")
+            return str(repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}"))
+        except git.exc.GitCommandError as exc:
+            raise GitError(f"branch {self.branch}: {_short(exc)}") from exc
+
+    def info(self, sha: str) -> CommitInfo:
+        commit = self.open().commit(sha)
+        offset = commit.author_tz_offset  # seconds west of UTC, as git stores it
+        date = datetime.fromtimestamp(commit.authored_date, UTC).astimezone(_tz(-offset))
+        return CommitInfo(
+            sha=sha,
+            author=f"{commit.author.name} <{commit.author.email}>",
+            date=date.isoformat(),
+            timestamp=float(commit.committed_date),
+            message=str(commit.summary),
+        )
+
+    # --- waking ---------------------------------------------------------------------------------
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        """Wake the loop on every ref change (local) or every poll interval; until ``stop``."""
+        if self.remote:
+            while not stop.is_set():
+                await _wait(stop, self.settings.poll_interval_s)
+                self.wake()
+            return
+        while not stop.is_set():
+            try:
+                await self._watch_files(stop)
+            except (OSError, RuntimeError, GitError) as exc:
+                log.warning("file watching failed (%s); polling every %.0f s", exc, 1.0)
+                await _wait(stop, 1.0)
+                self.wake()
+
+    async def _watch_files(self, stop: asyncio.Event) -> None:
+        repo = await asyncio.to_thread(self.open)
+        common = Path(repo.common_dir)
+        ref_dir = (common / "refs" / "heads" / self.branch).parent
+        paths = [common, ref_dir] if ref_dir.is_dir() else [common, common / "refs" / "heads"]
+        async for _changes in watchfiles.awatch(
+            *paths,
+            watch_filter=None,  # the default filter ignores .git, which is all we watch
+            recursive=False,
+            debounce=50,
+            step=10,
+            stop_event=stop,
+            rust_timeout=int(self.settings.poll_interval_s * 1000),
+            yield_on_timeout=True,  # a safety net: re-read the head now and then anyway
+        ):
+            self.wake()
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+def _cache_name(url: str) -> str:
+    tail = url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git") or "repo"
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in tail)[:40]
+    return f"{safe}-{hashlib.sha256(url.encode()).hexdigest()[:12]}.git"
+
+
+def _redacted(url: str) -> str:
+    """A URL without credentials (``https://user:token@host`` must not reach the logs)."""
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest.split("/", 1)[0]:
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def _short(exc: Exception) -> str:
+    if isinstance(exc, git.exc.GitCommandError):
+        text = exc.stderr.strip() if isinstance(exc.stderr, str) else str(exc.stderr)
+        return _redacted_text(text.removeprefix("stderr: ").strip(" '") or f"exit {exc.status}")
+    return _redacted_text(str(exc))
+
+
+def _redacted_text(text: str) -> str:
+    return " ".join(_redacted(word) for word in text.split())
+
+
+def _tz(seconds_east: float) -> tzinfo:
+    return timezone(timedelta(seconds=seconds_east))

@@ -1,0 +1,341 @@
+"""The reconcile loop against a real git repository and the simulator over loopback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from prometheus_client.parser import text_string_to_metric_families
+
+from reconciler.daemon import reports
+from reconciler.testing import SimulatorHandle
+from tests.daemon.conftest import (
+    DaemonThread,
+    commit,
+    get_json,
+    git,
+    http,
+    replace,
+    settled,
+    wait_for,
+)
+
+StartDaemon = Callable[..., DaemonThread]
+
+
+def head(repo: Path) -> str:
+    return git(repo, "rev-parse", "HEAD")
+
+
+def statuses(report: dict[str, Any]) -> dict[str, str | None]:
+    return {g["id"]: g["status"] for g in report["gateways"]}
+
+
+def test_a_commit_is_rolled_out_until_every_member_is_accepted(
+    start_daemon: StartDaemon, config_repo: Path, tmp_path: Path
+) -> None:
+    daemon = start_daemon()
+    seed = head(config_repo)
+    wait_for(lambda: settled(daemon, seed), what="the seed commit to be rolled out")
+    change = commit(
+        config_repo,
+        "fleet-depot: heartbeat 1800 -> 1200",
+        {
+            "profiles.d/fleet-depot.yaml": replace(
+                "HeartbeatInterval: 1800", "HeartbeatInterval: 1200"
+            )
+        },
+    )
+    wait_for(lambda: settled(daemon, change), what="the change to be rolled out")
+    report = daemon.report()
+    assert report["valid"] is True and report["commit"]["sha"] == change
+    assert report["commit"]["author"] == "Test Author <author@example.invalid>"
+    managed = [g for g in report["gateways"] if g["status"] is not None]
+    assert managed and all(g["status"] == "Accepted" for g in managed)
+    depot = next(p for p in report["profiles"] if p["name"] == "fleet-depot")
+    assert depot["last_change"]["sha"] == change
+    assert depot["members"] == depot["statuses"]["Accepted"] > 0
+    assert depot["retry_possible"] is False
+
+
+def test_the_report_files_match_their_schema_and_hold_no_secret(
+    start_daemon: StartDaemon, config_repo: Path, tmp_path: Path
+) -> None:
+    daemon = start_daemon()
+    wait_for(lambda: settled(daemon, head(config_repo)), what="the seed rollout")
+    written = wait_for(
+        lambda: (
+            (tmp_path / "report" / "report.json").exists()
+            and json.loads((tmp_path / "report" / "report.json").read_text())["applied_commit"]
+        ),
+        what="report.json with the applied commit",
+    )
+    assert written
+    schema = json.loads(reports.SCHEMA_PATH.read_text())
+    on_disk = json.loads((tmp_path / "report" / "report.json").read_text())
+    jsonschema.validate(on_disk, schema, format_checker=jsonschema.FormatChecker())
+    jsonschema.validate(daemon.report(), schema, format_checker=jsonschema.FormatChecker())
+    texts = {name: (tmp_path / "report" / name).read_text() for name in reports.FILES}
+    for name, text in texts.items():
+        for value in ("pa-0123456789abcdef", "hh-0123456789abcdef", "4711"):
+            assert value not in text, f"a secret value is in {name}"
+
+    parsed = _parse_html(texts["report.html"])
+    assert parsed.search_box, "report.html has no search box"
+    assert parsed.external == [], "report.html loads external assets"
+    assert parsed.details >= len(on_disk["gateways"])
+    assert parsed.rows == len(on_disk["gateways"])
+    status, body = http(daemon.url + "/")
+    assert status == 200 and b"<details>" in body
+
+
+class _Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.search_box = False
+        self.external: list[str] = []
+        self.details = 0
+        self.rows = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "input" and a.get("type") == "search":
+            self.search_box = True
+        if tag in ("script", "img", "link") and (a.get("src") or a.get("href")):
+            self.external.append(str(a.get("src") or a.get("href")))
+        if tag == "details":
+            self.details += 1
+        if tag == "tr" and "gw" in (a.get("class") or "").split():
+            self.rows += 1
+
+
+def _parse_html(text: str) -> _Page:
+    page = _Page()
+    page.feed(text)
+    page.close()
+    return page
+
+
+def test_an_invalid_commit_is_held_back_with_its_errors_in_the_report(
+    start_daemon: StartDaemon, config_repo: Path, simulator: SimulatorHandle
+) -> None:
+    daemon = start_daemon()
+    seed = head(config_repo)
+    wait_for(lambda: settled(daemon, seed), what="the seed rollout")
+    jobs = simulator.counters()["jobs_created"]
+    bad = commit(
+        config_repo,
+        "bad value",
+        {
+            "profiles.d/fleet-depot.yaml": replace(
+                "HeartbeatInterval: 1800", 'HeartbeatInterval: "1200"'
+            )
+        },
+    )
+    report = wait_for(
+        lambda: (r := daemon.report())["commit"]["sha"] == bad and r,
+        what="the invalid commit in the report",
+    )
+    assert report["valid"] is False
+    assert report["applied_commit"]["sha"] == seed and report["good_commit"]["sha"] == seed
+    (error,) = report["errors"]
+    assert error["file"] == "profiles.d/fleet-depot.yaml" and error["line"] > 0
+    assert _metric(daemon, "reconciler_last_commit_valid") == 0
+    assert simulator.counters()["jobs_created"] == jobs, "an invalid commit was rolled out"
+
+    fixed = commit(
+        config_repo,
+        "fix",
+        {
+            "profiles.d/fleet-depot.yaml": replace(
+                'HeartbeatInterval: "1200"', "HeartbeatInterval: 1200"
+            )
+        },
+    )
+    wait_for(lambda: settled(daemon, fixed), what="the fixed commit to be rolled out")
+    assert _metric(daemon, "reconciler_last_commit_valid") == 1
+    assert simulator.counters()["jobs_created"] > jobs
+
+
+def test_a_force_push_reconciles_the_new_head(start_daemon: StartDaemon, config_repo: Path) -> None:
+    daemon = start_daemon()
+    seed = head(config_repo)
+    wait_for(lambda: settled(daemon, seed), what="the seed rollout")
+    path = "profiles.d/fleet-depot.yaml"
+    first = commit(
+        config_repo, "a", {path: replace("HeartbeatInterval: 1800", "HeartbeatInterval: 1500")}
+    )
+    wait_for(lambda: settled(daemon, first), what="the first commit")
+    git(config_repo, "reset", "-q", "--hard", seed)  # history rewritten: `first` is gone
+    second = commit(
+        config_repo, "b", {path: replace("HeartbeatInterval: 1800", "HeartbeatInterval: 900")}
+    )
+    wait_for(lambda: settled(daemon, second), what="the rewritten head")
+    report = daemon.report()
+    assert report["commit"]["sha"] == second
+    assert all(g["status"] in ("Accepted", None) for g in report["gateways"])
+
+
+def test_a_burst_of_commits_reconciles_the_newest(
+    start_daemon: StartDaemon, config_repo: Path
+) -> None:
+    daemon = start_daemon()
+    wait_for(lambda: settled(daemon, head(config_repo)), what="the seed rollout")
+    path = "profiles.d/fleet-depot.yaml"
+    value = 1800
+    for new in (1700, 1600, 1500, 1400):
+        last = commit(
+            config_repo,
+            f"{new}",
+            {path: replace(f"HeartbeatInterval: {value}", f"HeartbeatInterval: {new}")},
+        )
+        value = new
+    wait_for(lambda: settled(daemon, last), what="the newest commit of the burst")
+
+
+def test_a_head_end_outage_is_survived_and_reported(
+    start_daemon: StartDaemon, config_repo: Path, simulator: SimulatorHandle
+) -> None:
+    daemon = start_daemon()
+    wait_for(lambda: settled(daemon, head(config_repo)), what="the seed rollout")
+    simulator.set_faults(error_rate=1.0)
+    change = commit(
+        config_repo,
+        "during the outage",
+        {
+            "profiles.d/fleet-depot.yaml": replace(
+                "HeartbeatInterval: 1800", "HeartbeatInterval: 1200"
+            )
+        },
+    )
+    wait_for(lambda: http(daemon.url + "/readyz")[0] == 503, what="/readyz to report the outage")
+    ready = get_json(daemon.url + "/readyz")
+    assert ready["ready"] is False and any("head-end" in r for r in ready["reasons"])
+    assert _metric(daemon, "reconciler_headend_up") == 0
+    simulator.set_faults(error_rate=0.0)
+    wait_for(lambda: settled(daemon, change), timeout=40, what="the rollout after the outage")
+    wait_for(lambda: http(daemon.url + "/readyz")[0] == 200, what="/readyz to recover")
+    report = daemon.report()
+    depot = [g for g in report["gateways"] if g["profile"] == "fleet-depot"]
+    assert depot and all(g["status"] == "Accepted" for g in depot)
+
+
+def test_metrics_are_served_in_the_prometheus_format_without_gateway_ids(
+    start_daemon: StartDaemon, config_repo: Path
+) -> None:
+    daemon = start_daemon()
+    wait_for(lambda: settled(daemon, head(config_repo)), what="the seed rollout")
+    wait_for(
+        lambda: _metric(daemon, "reconciler_gateways", profile="canary", status="Accepted"),
+        what="gauges",
+    )
+    status, body = http(daemon.url + "/metrics")
+    assert status == 200
+    families = {f.name: f for f in text_string_to_metric_families(body.decode())}
+    for name in (
+        "reconciler_gateways",
+        "reconciler_last_commit_valid",
+        "reconciler_applied_commit_timestamp_seconds",
+        "reconciler_reconcile_duration_seconds",
+        "reconciler_headend_requests",
+        "reconciler_rollout_transitions",
+        "reconciler_build_info",
+        "reconciler_commit_to_first_job_seconds",
+    ):
+        assert name in families, f"{name} missing"
+    assert families["reconciler_reconcile_duration_seconds"].type == "histogram"
+    samples = [s for f in families.values() for s in f.samples]
+    assert not any(set(s.labels) & {"id", "gateway", "gateway_id"} for s in samples)
+    ids = {g["id"] for g in daemon.report()["gateways"]}
+    assert not any(v in ids for s in samples for v in s.labels.values())
+    applied = _metric(daemon, "reconciler_applied_commit_timestamp_seconds")
+    assert applied == int(git(config_repo, "log", "-1", "--format=%ct"))
+    assert _metric(
+        daemon, "reconciler_headend_requests_total", endpoint="jobs_batch", code="200"
+    ) or _metric(daemon, "reconciler_headend_requests_total", code="200")
+    assert _metric(daemon, "reconciler_rollout_transitions_total", status="Accepted") > 0
+
+
+def test_retry_upload_needs_the_admin_token_and_something_to_retry(
+    start_daemon: StartDaemon, config_repo: Path, simulator: SimulatorHandle
+) -> None:
+    daemon = start_daemon(admin_token="admin-test-token", readback_interval_s=0.5)
+    wait_for(lambda: settled(daemon, head(config_repo)), what="the seed rollout")
+    url = daemon.url + "/api/v1/profiles/workplace/retry"
+    assert http(url, method="POST")[0] == 401
+    assert http(url, method="POST", headers={"Authorization": "Bearer wrong"})[0] == 403
+    auth = {"Authorization": "Bearer admin-test-token"}
+    assert http(url, method="POST", headers=auth)[0] == 409
+    assert http(daemon.url + "/api/v1/profiles/nope/retry", method="POST", headers=auth)[0] == 404
+
+    member = next(g for g in daemon.report()["gateways"] if g["profile"] == "workplace")
+    simulator.drift(member["id"], {"HeartbeatInterval": 77})
+    wait_for(
+        lambda: any(
+            g["id"] == member["id"] and g["status"] == "Mismatch"
+            for g in daemon.report()["gateways"]
+        ),
+        what="read-back to find the Mismatch",
+    )
+    workplace = next(p for p in daemon.report()["profiles"] if p["name"] == "workplace")
+    assert workplace["retry_possible"] is True
+    status, body = http(url, method="POST", headers=auth)
+    assert status == 202 and json.loads(body)["retrying"] == 1
+    wait_for(
+        lambda: any(
+            g["id"] == member["id"] and g["status"] == "Accepted"
+            for g in daemon.report()["gateways"]
+        ),
+        what="the retried gateway to be Accepted",
+    )
+
+
+def test_retry_upload_is_refused_when_no_admin_token_is_set(
+    start_daemon: StartDaemon, config_repo: Path
+) -> None:
+    daemon = start_daemon()
+    wait_for(lambda: settled(daemon, head(config_repo)), what="the seed rollout")
+    status, _ = http(
+        daemon.url + "/api/v1/profiles/workplace/retry",
+        method="POST",
+        headers={"Authorization": "Bearer anything"},
+    )
+    assert status == 403
+
+
+def test_a_remote_repository_is_cloned_and_fetched_at_once_on_the_hook(
+    start_daemon: StartDaemon, config_repo: Path, tmp_path: Path
+) -> None:
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "clone", "-q", "--bare", str(config_repo), str(bare))
+    git(config_repo, "remote", "add", "origin", str(bare))
+    daemon = start_daemon(repo=bare.as_uri(), poll_interval_s=300.0)
+    seed = head(config_repo)
+    wait_for(lambda: settled(daemon, seed), what="the clone's head to be rolled out")
+    assert list((tmp_path / "state" / "git-cache").iterdir()), "no clone under the state directory"
+    change = commit(
+        config_repo,
+        "pushed",
+        {
+            "profiles.d/fleet-depot.yaml": replace(
+                "HeartbeatInterval: 1800", "HeartbeatInterval: 1200"
+            )
+        },
+    )
+    git(config_repo, "push", "-q", "origin", "main")
+    assert http(daemon.url + "/hooks/git", method="POST")[0] == 202
+    wait_for(lambda: settled(daemon, change), what="the pushed commit after the hook")
+    assert http(daemon.url + "/healthz")[0] == 200
+
+
+def _metric(daemon: DaemonThread, name: str, **labels: str) -> float:
+    _, body = http(daemon.url + "/metrics")
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
