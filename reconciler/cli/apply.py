@@ -21,7 +21,7 @@ from reconciler.drivers.settings import HeadendSettings
 from reconciler.engine.rollouts import Engine, Outcome
 from reconciler.loading.secrets import SecretResolver
 from reconciler.plan import rendering
-from reconciler.plan.planning import Planner
+from reconciler.plan.planning import Action, Plan, Planner
 
 
 async def run_apply(
@@ -47,12 +47,16 @@ async def run_apply(
                 repo, inventory, store.applied()
             )
             console.print(rendering.totals_line(plan), soft_wrap=True)
-            for p in plan.gateways.values():
-                if p.action.value == "error":
-                    console.print(f"  ! {p.gateway_id}: {p.message}")
-            applied = await engine.apply(plan, commit=commit, policies=policies)
+            failed = [p for p in plan.gateways.values() if p.action is Action.ERROR]
+            for p in failed:
+                console.print(f"  ! {p.gateway_id}: {p.message}")
+            work = Plan({p.gateway_id: p for p in plan.actionable()})
+            # The declarations, the inventory and the unchanged gateways' plans are not needed
+            # to roll out: free them (~1.5 KB per gateway) before the rollout's own peak.
+            del plan, repo, inventory
+            applied = await engine.apply(work, commit=commit, policies=policies)
     store.close()
-    return resumed, applied, sum(1 for p in plan.gateways.values() if p.action.value == "error")
+    return resumed, applied, len(failed)
 
 
 @click.command("apply")
