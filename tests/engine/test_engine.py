@@ -83,6 +83,7 @@ def run(
     action: str = "apply",
     settings: EngineSettings = FAST,
     secrets: Mapping[str, str] | None = None,
+    after_inventory: Callable[[], object] | None = None,
 ) -> Outcome:
     async def go() -> Outcome:
         headend = HeadendSettings(
@@ -95,6 +96,8 @@ def run(
         )
         async with HttpDriver(headend) as driver:
             inventory = {g.id: g for g in await driver.inventory()}
+            if after_inventory is not None:
+                after_inventory()
             engine = Engine(
                 driver=driver,
                 store=store,
@@ -166,33 +169,8 @@ def test_an_outage_longer_than_the_retries_declines_with_retries_exhausted(
 ) -> None:
     handle = simulator()
     repo = load_repo(DirectorySource(config))
-    inventory_first = run  # noqa: F841 - documents the order: inventory is read before the outage
-    handle.set_faults(error_rate=1.0)
-
-    async def go() -> None:
-        headend = HeadendSettings(
-            base_url=handle.url,
-            token=TOKEN,
-            max_attempts=2,
-            backoff_base_s=0.01,
-            backoff_max_s=0.02,
-            timeout_s=2,
-        )
-        async with HttpDriver(headend) as driver:
-            handle.set_faults(error_rate=0.0)
-            inventory = {g.id: g for g in await driver.inventory()}
-            handle.set_faults(error_rate=1.0)
-            engine = Engine(
-                driver=driver,
-                store=store,
-                catalog=repo.catalog,
-                resolve_secret={}.get,
-                settings=FAST,
-            )
-            plan = Planner(repo.catalog).plan(repo, inventory, store.applied())
-            await engine.apply(plan, commit="c1", policies={})
-
-    asyncio.run(go())
+    # The outage starts once the inventory is read: every job submission fails.
+    run(handle, store, repo, policies={}, after_inventory=lambda: handle.set_faults(error_rate=1.0))
     states = store.applied().values()
     assert {s.status for s in states} == {Status.DECLINED}
     assert all(s.reason.startswith("retries exhausted: ") for s in states)
