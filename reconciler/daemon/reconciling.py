@@ -272,10 +272,17 @@ class Reconciler:
                         self._refresh_inventory()
                     )  # a gateway new to us may be new to the head-end
                 assert self.planner is not None
+                planning = time.perf_counter()
+                # Incremental: read only the affected gateways' states (10,000 rows cost ~0.3 s).
+                applied = (
+                    self.store.applied()
+                    if ids is None
+                    else {i: s for i in ids if (s := self.store.get(i)) is not None}
+                )
                 plan = self.planner.plan(
                     repo,
                     self.inventory,
-                    self.store.applied(),
+                    applied,
                     previous=None if ids is None else Plan({}),
                     affected=ids,
                 )
@@ -288,10 +295,11 @@ class Reconciler:
                 actionable = plan.actionable()
                 if actionable:
                     log.info(
-                        "commit %s: rolling out to %d gateways (%d planned%s)",
+                        "commit %s: rolling out to %d gateways (%d planned in %.0f ms%s)",
                         target.info.sha[:12],
                         len(actionable),
                         len(plan.gateways),
+                        (time.perf_counter() - planning) * 1000,
                         f", {len(self.pending)} deferred" if self.pending else "",
                     )
                     self._first_job_seen = False
