@@ -212,3 +212,34 @@ def test_a_profile_skeleton_is_a_valid_profile_with_comments() -> None:
     assert repo.valid, repo.diagnostics
     assert repo.profiles["night-charging"].description == "Depots: cheap tariff"
     assert "#     HeartbeatInterval: 900" in text
+
+
+def test_windows_line_ends_and_a_missing_final_newline_are_kept() -> None:
+    text = "gateways:\r\n  - id: A\r\n    type: LSX\r\n    profile: x"
+    assert editing.set_profiles(text, {"A": "y"}) == text.replace("x", "y")
+    new = editing.set_subsettings(text, "A", {("charging", "ConnectionTimeOut"): 60})
+    assert new == text + "\r\n    subsettings:\r\n      charging:\r\n        ConnectionTimeOut: 60"
+
+
+def test_flow_style_entries_are_edited_on_their_own_line() -> None:
+    text = "gateways:\n  # depot\n  - {id: A, type: LSX}\n  - {id: B, type: LSX, profile: x}\n"
+    assert editing.set_profiles(text, {"A": "y"}) == (
+        "gateways:\n  # depot\n  - {id: A, type: LSX, profile: y}\n  - {id: B, type: LSX, profile: x}\n"
+    )
+
+
+def test_an_entry_the_file_lacks_is_an_edit_error() -> None:
+    with pytest.raises(editing.EditError, match="no entry for LSX-000000"):
+        editing.set_profiles(DORTMUND, {"LSX-000000": "canary"})
+
+
+@pytest.mark.parametrize("path", GATEWAY_FILES, ids=lambda p: p.name)
+def test_large_files_take_the_textual_path_with_the_same_result(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = path.read_text(encoding="utf-8")
+    ids = [line.split("id:")[1].strip() for line in text.splitlines() if "- id:" in line]
+    changes: dict[str, str | None] = {ids[0]: "workplace", ids[1]: None, ids[-1]: "canary"}
+    round_trip = editing.set_profiles(text, changes)
+    monkeypatch.setattr(editing, "ROUND_TRIP_MAX_LINES", 0)
+    assert editing.set_profiles(text, changes) == round_trip
