@@ -30,7 +30,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from reconciler.loading import editing
+from reconciler.loading import roundtrip
 from reconciler.loading.repos import load_repo
 from reconciler.loading.sources import DirectorySource, MemorySource
 from reconciler.model.repos import Repo
@@ -119,7 +119,7 @@ def finish(
         refuse("the repository would be invalid after this edit; nothing was written")
     if dry_run:
         for change in changes:
-            click.echo(editing.unified_diff(change.path, change.old or "", change.new), nl=False)
+            click.echo(roundtrip.unified_diff(change.path, change.old or "", change.new), nl=False)
     else:
         for change in changes:
             write_atomic(repo / change.path, change.new.encode("utf-8"))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.loading import catalogs, editing
+from reconciler.loading import catalogs, editing, roundtrip
 from reconciler.loading.repos import load_repo
 from reconciler.loading.sources import MemorySource
 
@@ -140,7 +140,7 @@ def test_entries_are_appended_at_the_end_of_a_file_or_make_a_new_one() -> None:
 
 def test_the_indentation_of_the_file_is_kept() -> None:
     text = "gateways:\n- id: A\n  type: LSX\n  labels:    {a: b}\n- id: B\n  type: LSX\n"
-    assert editing.detect_indent(text) == (2, 2, 0)
+    assert roundtrip.detect_indent(text) == (2, 2, 0)
     new = editing.set_profiles(text, {"B": "canary"})
     assert changed(text, new) == ([], ["  profile: canary"])
 
@@ -159,8 +159,8 @@ def test_membership_edits_fall_back_to_a_textual_edit_when_ruamel_would_reformat
 
 def test_unexpected_changes_names_lost_and_added_comment_lines() -> None:
     old = "a: 1\n# keep\nb: 2\n"
-    assert editing.unexpected_changes(old, "a: 1\nb: 3\n", {2}) == ["line 2 would change: # keep"]
-    assert editing.unexpected_changes(old, "a: 1\n# keep\n# new\nb: 2\n", set()) == [
+    assert roundtrip.unexpected_changes(old, "a: 1\nb: 3\n", {2}) == ["line 2 would change: # keep"]
+    assert roundtrip.unexpected_changes(old, "a: 1\n# keep\n# new\nb: 2\n", set()) == [
         "a blank or comment line would be added: '# new'"
     ]
 
