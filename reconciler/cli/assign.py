@@ -25,7 +25,6 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 import click
 
@@ -169,7 +168,9 @@ def command(
     file: Path | None,
     dry_run: bool,
     repo: Path,
-    **given: Any,
+    state_path: Path | None,
+    inventory_path: Path | None,
+    headend_url: str | None,
 ) -> None:
     """Make the gateways that match QUERY members of PROFILE (edits gateways.d).
 
@@ -182,7 +183,13 @@ def command(
     most of PROFILE's members).  Exit 0 done or nothing to do, 1 refused, 2 usage.
     """
     chosen = _target(repo, file) if file is not None else None
-    repo_model, rows = select(query, repo, **given)
+    repo_model, rows = select(
+        query,
+        repo,
+        state_path=state_path,
+        inventory_path=inventory_path,
+        headend_url=headend_url,
+    )
     if profile not in repo_model.profiles and not any(
         (repo / PROFILES_FOLDER / f"{profile}{s}").exists() for s in (".yaml", ".yml")
     ):
@@ -217,9 +224,23 @@ def command(
     edits.finish(repo, changes, summary, before=repo_model, dry_run=dry_run)
 
 
-def unassign(query: str, dry_run: bool, repo: Path, **given: Any) -> None:
+def unassign(
+    query: str,
+    dry_run: bool,
+    repo: Path,
+    *,
+    state_path: Path | None,
+    inventory_path: Path | None,
+    headend_url: str | None,
+) -> None:
     """Remove ``profile:`` from the matching entries (``reconciler unassign``)."""
-    repo_model, rows = select(query, repo, **given)
+    repo_model, rows = select(
+        query,
+        repo,
+        state_path=state_path,
+        inventory_path=inventory_path,
+        headend_url=headend_url,
+    )
     leaving = [m for m in rows if m.declared and m.profile is not None]
     refuse_active(leaving, "unassign")
     changes = _edit(repo, repo_model, {m.gateway_id: None for m in leaving}, (), None)

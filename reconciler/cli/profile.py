@@ -81,7 +81,10 @@ def new(name: str, description: str | None, source: str | None, dry_run: bool, r
     edits.finish(
         repo,
         [edits.Change(path, None, text)],
-        [f"created {path}{origin}", f"add members: reconciler assign {name} --query QUERY"],
+        [
+            f"{path}: new profile {name}{origin}",
+            f"add members: reconciler assign {name} --query QUERY",
+        ],
         before=before,
         dry_run=dry_run,
     )

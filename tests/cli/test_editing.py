@@ -73,7 +73,7 @@ def changed_files(before: Mapping[str, bytes], repo: Path) -> list[str]:
 def test_profile_new_writes_a_commented_skeleton_that_validates(repo: Path) -> None:
     code, out, _ = run(repo, "profile", "new", "night-charging", "--description", "Depots")
     assert code == 0
-    assert "created profiles.d/night-charging.yaml" in out
+    assert "profiles.d/night-charging.yaml: new profile night-charging" in out
     text = (repo / "profiles.d" / "night-charging.yaml").read_text(encoding="utf-8")
     assert text.startswith("# Profile group night-charging.")
     assert "  LSX: {}\n" in text and "  ACCU: {}\n" in text
