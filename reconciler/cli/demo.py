@@ -43,5 +43,9 @@ def command(once: bool, port: int, log_format: str) -> None:
     logs.setup(log_format)
     code = 130
     with contextlib.suppress(KeyboardInterrupt):
-        code = asyncio.run(demo.run(once=once, port=port, say=_say))
+        try:
+            code = asyncio.run(demo.run(once=once, port=port, say=_say))
+        except OSError as exc:
+            click.echo(f"reconciler: {exc} (try --port 0 for a free port)", err=True)
+            code = 1
     sys.exit(code)

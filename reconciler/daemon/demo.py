@@ -129,7 +129,13 @@ async def run(
                     f"committed {change[:12]}: {CHANGED_PROFILE} HeartbeatInterval {old} -> {new} s; "
                     "watching the rollout"
                 )
+                accepted = _accepted_transitions(daemon)
                 ok = await _until_applied(daemon, change, say)
+                say(
+                    f"  {_accepted_transitions(daemon) - accepted:.0f} gateways accepted the change "
+                    "(only members whose effective value changed get a job: the change is in one "
+                    "gateway type's block)"
+                )
                 if once:
                     say("the change is rolled out; stopping (--once)")
                     return 0 if ok else 1
@@ -156,8 +162,15 @@ async def _until_applied(
             return all(
                 g["status"] in ("Accepted", None) for g in report["gateways"] if g["declared"]
             )
-        await asyncio.sleep(0.25)
+        await asyncio.sleep(0.1)
     raise TimeoutError(f"commit {sha[:12]} was not rolled out within {timeout_s:.0f} s")
+
+
+def _accepted_transitions(daemon: Daemon) -> float:
+    value = daemon.metrics.registry.get_sample_value(
+        "reconciler_rollout_transitions_total", {"status": "Accepted"}
+    )
+    return value or 0.0
 
 
 def _counts(report: Any) -> str:

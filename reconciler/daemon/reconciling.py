@@ -164,6 +164,11 @@ class Reconciler:
                     self.on_change()
                 self.git_error = str(exc)
                 log.warning("git: %s; retrying in %.1f s", exc, delay)
+            except Exception:
+                # A bug must not stop the daemon: say so loudly and try again later.
+                self.metrics.failures.labels(cause="internal").inc()
+                delay = self._backoff()
+                log.exception("reconcile step failed; retrying in %.1f s", delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), delay)
             self.wakeup.clear()
@@ -235,6 +240,11 @@ class Reconciler:
                 self.metrics.git_errors.inc()
                 delay = self._backoff()
                 log.warning("git: %s; retrying in %.1f s", exc, delay)
+                await self._sleep(delay)
+            except Exception:
+                self.metrics.failures.labels(cause="internal").inc()
+                delay = self._backoff()
+                log.exception("rollout failed; statuses are durable, retrying in %.1f s", delay)
                 await self._sleep(delay)
             finally:
                 self.task = None
@@ -323,6 +333,7 @@ class Reconciler:
             self.next_readback = time.monotonic() + self.settings.readback_interval_s
             if self.engine is None or self.stopping.is_set():
                 return
+            await self._inventory_changes()
             mismatched = await self.engine.read_back()
             if mismatched:
                 log.warning("read-back: %d gateways in Mismatch", len(mismatched))
@@ -402,6 +413,21 @@ class Reconciler:
         gateways = await self.driver.inventory()
         self.inventory = {g.id: g for g in gateways}
         log.info("inventory: %d gateways known to the head-end", len(self.inventory))
+
+    async def _inventory_changes(self) -> None:
+        """Read the inventory again; gateways whose firmware or type changed are planned again."""
+        before = self.inventory or {}
+        await self._refresh_inventory()
+        after = self.inventory or {}
+        changed = {
+            gid
+            for gid, g in after.items()
+            if (old := before.get(gid)) is None or (old.firmware, old.type) != (g.firmware, g.type)
+        } | (before.keys() - after.keys())
+        if before and changed:
+            log.info("inventory: %d gateways changed firmware, type or presence", len(changed))
+            self.pending |= changed
+            self.wake()
 
     def _on_transition(self, status: Status, count: int) -> None:
         self.metrics.transitions.labels(status=status.value).inc(count)

@@ -339,3 +339,21 @@ def _metric(daemon: DaemonThread, name: str, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 return float(sample.value)
     return 0.0
+
+
+def test_a_missing_branch_is_reported_and_retried_until_it_is_back(
+    start_daemon: StartDaemon, config_repo: Path
+) -> None:
+    daemon = start_daemon()
+    seed = head(config_repo)
+    wait_for(lambda: settled(daemon, seed), what="the seed rollout")
+    git(config_repo, "branch", "-m", "main", "renamed")
+    daemon.call(lambda d: d.reconciler.wake())
+    wait_for(lambda: http(daemon.url + "/readyz")[0] == 503, what="/readyz to report the git error")
+    assert any("git" in r for r in get_json(daemon.url + "/readyz")["reasons"])
+    assert _metric(daemon, "reconciler_git_errors_total") >= 1
+    git(config_repo, "branch", "-m", "renamed", "main")
+    wait_for(
+        lambda: http(daemon.url + "/readyz")[0] == 200, what="/readyz after the branch is back"
+    )
+    assert daemon.report()["applied_commit"]["sha"] == seed
