@@ -377,3 +377,56 @@ def test_writes_are_atomic_keep_the_file_mode_and_leave_no_temporary_files(repo:
     assert code == 0
     assert path.stat().st_mode & 0o777 == 0o640
     assert sorted(p.name for p in path.parent.iterdir() if p.name.startswith(".")) == []
+
+
+def test_new_members_of_a_profile_without_members_go_to_a_file_named_after_it(
+    repo: Path, inventory: Path
+) -> None:
+    assert run(repo, "profile", "new", "night-charging")[0] == 0
+    code, out, _ = run(
+        repo,
+        "assign",
+        "night-charging",
+        "--query",
+        f"id:{NEW_GATEWAY}",
+        "--inventory",
+        str(inventory),
+    )
+    assert code == 0
+    assert f"gateways.d/night-charging.yaml: {NEW_GATEWAY} -> night-charging (new entry)" in out
+    assert load_repo(DirectorySource(repo)).members["night-charging"] == [NEW_GATEWAY]
+
+
+def test_unassign_refuses_gateways_whose_rollout_is_active(
+    repo: Path, inventory: Path, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.db"
+    with SQLiteStore(state) as db:
+        db.write([AppliedGateway("LSG-004501", "LSG", "4.1.3", "canary", Status.REQUESTED)])
+    before = snapshot(repo)
+    code, _, err = run(
+        repo,
+        "unassign",
+        "--query",
+        "profile:canary",
+        "--state",
+        str(state),
+        "--inventory",
+        str(inventory),
+    )
+    assert code == 1 and "LSG-004501 (Requested)" in err
+    assert snapshot(repo) == before
+
+
+def test_assign_to_a_broken_profile_writes_nothing(repo: Path, inventory: Path) -> None:
+    profile = repo / "profiles.d" / "workplace.yaml"
+    profile.write_text(
+        profile.read_text(encoding="utf-8").replace("name: workplace", "name: workplace\nbogus: 1"),
+        encoding="utf-8",
+    )
+    before = snapshot(repo)
+    code, _, err = run(
+        repo, "assign", "workplace", "--query", "id:LSX-000099", "--inventory", str(inventory)
+    )
+    assert code == 1 and "nothing was written" in err
+    assert snapshot(repo) == before

@@ -243,3 +243,12 @@ def test_large_files_take_the_textual_path_with_the_same_result(
     round_trip = editing.set_profiles(text, changes)
     monkeypatch.setattr(editing, "ROUND_TRIP_MAX_LINES", 0)
     assert editing.set_profiles(text, changes) == round_trip
+
+
+def test_a_list_written_in_block_style_stays_in_block_style() -> None:
+    text = (
+        "gateways:\n  - id: A\n    type: LSX\n    subsettings:\n      metering:\n"
+        "        MeterValuesSampledData:\n          - Voltage\n          - SoC\n"
+    )
+    new = editing.set_subsettings(text, "A", {("metering", "MeterValuesSampledData"): ["Voltage"]})
+    assert new == text.removesuffix("          - SoC\n")
