@@ -28,7 +28,7 @@ from reconciler.loading.sources import DirectorySource
 from reconciler.model import search
 from reconciler.model.inventory import InventoryGateway
 from reconciler.model.repos import Repo
-from reconciler.model.state import AppliedGateway
+from reconciler.model.state import AppliedGateway, Status
 from reconciler.store.sqlite import SQLiteStore, StoreError
 
 SHOWN_IDS = 5
@@ -119,6 +119,7 @@ def gather(
         notes.append(f"{state_path} does not exist yet: nothing has been rolled out")
     else:
         applied = read_store(state_path)
+        notes.extend(aborted_notes(state_path, applied))
     rows = search.members(repo, inventory, applied, include_inventory=include_inventory)
     if inventory is not None:
         missing = [m.gateway_id for m in rows if m.declared and m.gateway_id not in inventory]
@@ -133,6 +134,30 @@ def read_store(path: Path) -> dict[str, AppliedGateway]:
             return store.applied()
     except (StoreError, sqlite3.Error) as exc:
         raise InputError(str(exc)) from None
+
+
+def aborted_notes(path: Path, applied: dict[str, AppliedGateway]) -> list[str]:
+    """A note per profile whose latest rollout was aborted, with how many members wait in Initial."""
+    try:
+        with SQLiteStore(path, read_only=True) as store:
+            rollouts = store.rollouts()
+    except (StoreError, sqlite3.Error) as exc:
+        raise InputError(str(exc)) from None
+    latest = {r.profile: r for r in rollouts}  # ordered by id: the last one wins
+    notes = []
+    for profile, rollout in sorted(latest.items(), key=lambda item: item[0] or ""):
+        if rollout.state != "aborted":
+            continue
+        waiting = sum(
+            1
+            for s in applied.values()
+            if s.rollout_id == rollout.rollout_id and s.status is Status.INITIAL
+        )
+        notes.append(
+            f"profile {profile or '(none)'}: rollout {rollout.rollout_id} {rollout.reason or 'aborted'}; "
+            f"{waiting} members stay Initial until `reconciler retry {profile}` or a new commit"
+        )
+    return notes
 
 
 def headend_inventory(url: str) -> dict[str, InventoryGateway]:

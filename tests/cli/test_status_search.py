@@ -541,3 +541,36 @@ def test_headend_without_a_token_says_which_variable_to_set() -> None:
     )
     assert code == 1
     assert "RECONCILER_HEADEND_TOKEN" in err
+
+
+def test_status_says_when_a_profiles_rollout_was_aborted(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from reconciler.cli import cli
+    from reconciler.model.state import AppliedGateway, Status
+    from reconciler.store.sqlite import SQLiteStore
+
+    state = tmp_path / "aborted.db"
+    with SQLiteStore(state) as store:
+        rollout = store.start_rollout("c1", "public-ac", at=1.0)
+        store.write(
+            [
+                AppliedGateway(
+                    "LSX-000123", "LSX", "2.0.0", "public-ac", Status.INITIAL, rollout_id=rollout
+                ),
+                AppliedGateway(
+                    "LSX-000124", "LSX", "2.0.0", "public-ac", Status.DECLINED, rollout_id=rollout
+                ),
+            ]
+        )
+        store.finish_rollout(
+            rollout, "aborted", at=2.0, reason="aborted: 1 of 1 declined (100% > 20%)"
+        )
+    result = CliRunner().invoke(
+        cli, ["status", str(Path(__file__).resolve().parents[2]), "--state", str(state)]
+    )
+    assert result.exit_code == 0
+    assert (
+        "profile public-ac: rollout 1 aborted: 1 of 1 declined (100% > 20%); "
+        "1 members stay Initial until `reconciler retry public-ac` or a new commit"
+    ) in result.stderr
