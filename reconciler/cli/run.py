@@ -46,7 +46,7 @@ from reconciler.cli import common
 @click.option(
     "--poll-interval",
     "poll_interval_s",
-    envvar="RECONCILER_POLL_INTERVAL_S",
+    envvar=["RECONCILER_POLL_INTERVAL", "RECONCILER_POLL_INTERVAL_S"],
     type=click.FloatRange(min=0.1),
     default=30.0,
     show_default=True,
@@ -55,7 +55,7 @@ from reconciler.cli import common
 @click.option(
     "--readback-interval",
     "readback_interval_s",
-    envvar="RECONCILER_READBACK_INTERVAL_S",
+    envvar=["RECONCILER_READBACK_INTERVAL", "RECONCILER_READBACK_INTERVAL_S"],
     type=click.FloatRange(min=0.1),
     default=300.0,
     show_default=True,

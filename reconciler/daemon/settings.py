@@ -71,11 +71,11 @@ class DaemonSettings(BaseSettings):
         60.0, gt=0, description="Longest wait between retries after failures."
     )
     stop_timeout_s: float = Field(
-        8.0,
+        5.0,
         gt=0,
         description="On SIGTERM, seconds to let active jobs finish polling before the process "
-        "exits anyway (their states are durable; the next start resumes them). Below "
-        "Kubernetes' default 30 s grace period and our 10 s promise.",
+        "exits anyway (their states are durable; the next start resumes them). Leaves room "
+        "for the final report and closing within the 10 s we promise (and Kubernetes' 30 s).",
     )
     log_format: Literal["text", "json"] = Field(
         "text", description="text: readable lines; json: one JSON object per line."

@@ -156,3 +156,24 @@ def test_the_shipped_example_is_identical_to_the_top_level_folders(folder: str) 
     assert differences(filecmp.dircmp(top, shipped)) == [], (
         f"refresh with: cp -r {folder} reconciler/examples/"
     )
+
+
+def test_sigterm_during_a_rollout_exits_0_within_10_s_leaving_active_jobs_durable(
+    tmp_path: Path, config_repo: Path, secrets_dir: Path
+) -> None:
+    with running_simulator(gateways_repo=config_repo, token=TOKEN, seed=1, job_step_ms=3000) as sim:
+        run = Run(tmp_path, config_repo, sim.url, secrets_dir)
+        try:
+            wait_for(
+                lambda: run.status()["totals"]["Requested"] > 0, what="jobs acknowledged and active"
+            )
+            started = time.monotonic()
+            run.process.send_signal(signal.SIGTERM)
+            assert run.process.wait(10) == 0
+            assert time.monotonic() - started < 10
+        finally:
+            run.close()
+    with SQLiteStore(tmp_path / "state" / "state.db") as store:
+        states = store.applied()
+    assert len(states) == MANAGED, "a gateway of the rollout has no durable status"
+    assert any(s.status.value in ("Requested", "Sent") for s in states.values())
