@@ -1,0 +1,69 @@
+"""deploy/grafana/dashboard.json: valid JSON, a data-source variable, and only metrics the daemon exports."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.deploy.conftest import DEPLOY, exported_series, metric_names
+
+DASHBOARD = DEPLOY / "grafana" / "dashboard.json"
+
+
+def dashboard() -> Any:
+    return json.loads(DASHBOARD.read_text(encoding="utf-8"))
+
+
+def panels(items: list[Any]) -> Iterator[Any]:
+    for panel in items:
+        yield panel
+        yield from panels(panel.get("panels", []))
+
+
+def expressions() -> list[tuple[str, str]]:
+    """(where, PromQL) for every panel target and every query variable."""
+    found = [
+        (f"panel {p['title']!r}", target["expr"])
+        for p in panels(dashboard()["panels"])
+        for target in p.get("targets", [])
+    ]
+    for variable in dashboard()["templating"]["list"]:
+        if variable["type"] == "query":
+            found.append((f"variable {variable['name']}", variable["definition"]))
+    return found
+
+
+@pytest.mark.parametrize(("where", "expr"), expressions(), ids=[w for w, _ in expressions()])
+def test_every_query_uses_only_metric_names_the_daemon_exports(where: str, expr: str) -> None:
+    unknown = metric_names(expr) - exported_series()
+    assert not unknown, f"{where} reads {sorted(unknown)}, which the daemon does not export"
+
+
+def test_the_dashboard_covers_statuses_throughput_headend_latency_errors_and_commits() -> None:
+    used = set().union(*(metric_names(expr) for _, expr in expressions()))
+    assert used >= {
+        "reconciler_gateways",
+        "reconciler_rollout_transitions_total",
+        "reconciler_headend_request_duration_seconds_bucket",
+        "reconciler_headend_requests_total",
+        "reconciler_last_commit_valid",
+        "reconciler_applied_commit_timestamp_seconds",
+    }
+
+
+def test_every_panel_reads_the_data_source_chosen_in_the_template_variable() -> None:
+    variables = {v["name"]: v for v in dashboard()["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    for panel in panels(dashboard()["panels"]):
+        if panel["type"] != "row":
+            assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+
+
+def test_panel_ids_are_unique_and_every_panel_has_a_description() -> None:
+    every = list(panels(dashboard()["panels"]))
+    assert len({p["id"] for p in every}) == len(every)
+    assert all(p.get("description") for p in every if p["type"] != "row")

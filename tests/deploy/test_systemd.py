@@ -1,0 +1,80 @@
+"""deploy/systemd/reconciler.service: hardened, restarts on failure, stops on SIGTERM; systemd-analyze verifies it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.deploy.conftest import DEPLOY, is_daemon_variable
+
+UNIT = DEPLOY / "systemd" / "reconciler.service"
+
+
+def directives() -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for line in UNIT.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith(("#", ";", "[")):
+            key, _, value = line.partition("=")
+            found.setdefault(key.strip(), []).append(value.strip())
+    return found
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("ProtectSystem", "strict"),
+        ("ReadWritePaths", "/var/lib/reconciler"),
+        ("StateDirectory", "reconciler"),
+        ("NoNewPrivileges", "yes"),
+        ("ProtectHome", "yes"),
+        ("PrivateTmp", "yes"),
+        ("RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX"),
+        ("CapabilityBoundingSet", ""),
+        ("EnvironmentFile", "/etc/reconciler/env"),
+        ("Restart", "on-failure"),
+        ("KillSignal", "SIGTERM"),
+        ("TimeoutStopSec", "15"),
+    ],
+)
+def test_the_unit_sets(key: str, value: str) -> None:
+    assert value in directives().get(key, []), f"{key}={value} missing"
+
+
+def test_it_runs_as_a_dedicated_or_dynamic_user_never_root() -> None:
+    found = directives()
+    assert found.get("DynamicUser") == ["yes"] or found.get("User", ["root"]) != ["root"]
+
+
+def test_it_runs_the_daemon_and_keeps_its_state_in_the_state_directory() -> None:
+    found = directives()
+    assert found["ExecStart"][0].split()[1:] == ["run"]
+    assert found["ExecStart"][0].split()[0].endswith("/reconciler")
+    environment = dict(item.split("=", 1) for item in found["Environment"])
+    assert all(is_daemon_variable(n) for n in environment if n.startswith("RECONCILER_"))
+    assert Path(environment["RECONCILER_STATE"]).is_relative_to("/var/lib/reconciler")
+
+
+@pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed"
+)
+def test_systemd_analyze_verify_finds_nothing_to_say(tmp_path: Path) -> None:
+    # verify checks that ExecStart's program exists: point it at this installation's.
+    installed = shutil.which("reconciler")
+    if installed is None:
+        pytest.skip("the reconciler command is not on PATH")
+    unit = tmp_path / "reconciler.service"
+    unit.write_text(
+        UNIT.read_text(encoding="utf-8").replace("/opt/reconciler/bin/reconciler", installed),
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    about_the_unit = [
+        line for line in (done.stdout + done.stderr).splitlines() if "reconciler" in line
+    ]
+    assert not about_the_unit, "\n".join(about_the_unit)
