@@ -53,6 +53,9 @@ from reconciler.store.base import StateStore
 
 log = logging.getLogger("reconciler.daemon")
 
+PENDING_DELAY_S = 5.0
+"""Seconds before deferred gateways are planned again (their active job must end first)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Loaded:
@@ -103,6 +106,8 @@ class Reconciler:
         self.resumed = False
         self.pending: set[str] = set()
         """Gateways to plan again with the next rollout (deferred: they were in an active rollout)."""
+        self.pending_at = 0.0
+        """Not before this (monotonic): gateways stuck in an active job must not make a busy loop."""
         self.git_error = ""
         self.headend_error = ""
         self.last_response_failed = ""
@@ -180,7 +185,8 @@ class Reconciler:
         if self.task is not None or self.good is None or self.stopping.is_set():
             return
         applied_sha = self.applied.info.sha if self.applied else None
-        if self.good.info.sha != applied_sha or self.pending or not self.resumed:
+        pending = bool(self.pending) and time.monotonic() >= self.pending_at
+        if self.good.info.sha != applied_sha or pending or not self.resumed:
             self._start(self._reconcile(self.good))
         elif time.monotonic() >= self.next_readback:
             self._start(self._read_back())
@@ -278,9 +284,8 @@ class Reconciler:
                     and self.inventory is not None
                     and any(i in repo.gateways and i not in self.inventory for i in ids)
                 ):
-                    await (
-                        self._refresh_inventory()
-                    )  # a gateway new to us may be new to the head-end
+                    # A gateway new to us may be new to the head-end's inventory too.
+                    await self._refresh_inventory()
                 assert self.planner is not None
                 planning = time.perf_counter()
                 # Incremental: read only the affected gateways' states (10,000 rows cost ~0.3 s).
@@ -296,7 +301,7 @@ class Reconciler:
                     previous=None if ids is None else Plan({}),
                     affected=ids,
                 )
-                self.pending = {
+                deferred = {
                     p.gateway_id for p in plan.gateways.values() if p.action is Action.DEFER
                 }
                 errors_found = [p for p in plan.gateways.values() if p.action is Action.ERROR]
@@ -310,13 +315,22 @@ class Reconciler:
                         len(actionable),
                         len(plan.gateways),
                         (time.perf_counter() - planning) * 1000,
-                        f", {len(self.pending)} deferred" if self.pending else "",
+                        f", {len(deferred)} deferred" if deferred else "",
                     )
                     self._first_job_seen = False
                     self._noticed_at = noticed
-                outcome = await engine.apply(plan, commit=target.info.sha, policies=policies)
+                try:
+                    outcome = await engine.apply(plan, commit=target.info.sha, policies=policies)
+                except BaseException:
+                    # Jobs this attempt left active are only polled by a resume: do one first
+                    # next time.  The affected set is recomputed from the same applied commit.
+                    self.resumed = False
+                    raise
                 if self.stopping.is_set():
                     return
+                # Deferred gateways (in an active rollout) are planned again a little later.
+                self.pending = deferred
+                self.pending_at = time.monotonic() + PENDING_DELAY_S
                 self.applied = target
                 self.metrics.applied_commit_timestamp.set(target.info.timestamp)
                 self.metrics.reconcile_duration.observe(time.perf_counter() - noticed)
@@ -446,7 +460,8 @@ class Reconciler:
         )
 
     def _until_readback(self) -> float:
-        return max(0.05, self.next_readback - time.monotonic())
+        due = min(self.next_readback, self.pending_at) if self.pending else self.next_readback
+        return max(0.05, due - time.monotonic())
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
