@@ -357,3 +357,15 @@ def test_a_missing_branch_is_reported_and_retried_until_it_is_back(
         lambda: http(daemon.url + "/readyz")[0] == 200, what="/readyz after the branch is back"
     )
     assert daemon.report()["applied_commit"]["sha"] == seed
+
+
+def test_readyz_is_503_with_reasons_until_a_commit_is_loaded(start_daemon: StartDaemon) -> None:
+    daemon = start_daemon(branch="no-such-branch")
+    wait_for(lambda: http(daemon.url + "/readyz")[0] == 503, what="/readyz to answer 503")
+    reasons = get_json(daemon.url + "/readyz")["reasons"]
+    assert "no commit loaded yet" in reasons
+    assert any(r.startswith("git: ") and "no-such-branch" in r for r in reasons)
+    assert http(daemon.url + "/healthz")[0] == 200
+    report = daemon.report()
+    assert report["commit"] is None and report["ready"] is False
+    jsonschema.validate(report, json.loads(reports.SCHEMA_PATH.read_text()))
