@@ -23,7 +23,6 @@ from typing import Any, Protocol
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from reconciler.daemon import pages
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.reconciling import Reconciler
 
@@ -36,6 +35,8 @@ class Backend(Protocol):
     admin_token: str | None
 
     def report(self) -> Mapping[str, Any]: ...
+
+    def report_text(self, name: str) -> str: ...
 
     def start_retry(self, profile: str) -> None: ...
 
@@ -61,11 +62,13 @@ def app(backend: Backend) -> web.Application:
 
     @routes.get("/api/v1/status")
     async def status(request: web.Request) -> web.Response:
-        return web.json_response(dict(backend.report()))
+        return web.Response(
+            text=backend.report_text("report.json"), content_type="application/json"
+        )
 
     @routes.get("/")
     async def page(request: web.Request) -> web.Response:
-        return web.Response(text=pages.html(backend.report()), content_type="text/html")
+        return web.Response(text=backend.report_text("report.html"), content_type="text/html")
 
     @routes.post("/hooks/git")
     async def hook(request: web.Request) -> web.Response:

@@ -283,12 +283,22 @@ def _md(text: str) -> str:
 # --- writing -----------------------------------------------------------------------------------
 
 
-def write(report_dir: Path, report: Mapping[str, Any]) -> None:
-    """Write report.json, REPORT.md and report.html, each atomically."""
+def render(report: Mapping[str, Any]) -> dict[str, str]:
+    """The text of each file of :data:`FILES`."""
+    return {
+        "report.json": json.dumps(report, indent=1, ensure_ascii=False) + "\n",
+        "REPORT.md": markdown(report),
+        "report.html": pages.html(report),
+    }
+
+
+def write(report_dir: Path, report: Mapping[str, Any]) -> dict[str, str]:
+    """Write report.json, REPORT.md and report.html, each atomically; returns their texts."""
     report_dir.mkdir(parents=True, exist_ok=True)
-    _atomic(report_dir / "report.json", json.dumps(report, indent=1, ensure_ascii=False) + "\n")
-    _atomic(report_dir / "REPORT.md", markdown(report))
-    _atomic(report_dir / "report.html", pages.html(report))
+    texts = render(report)
+    for name, text in texts.items():
+        _atomic(report_dir / name, text)
+    return texts
 
 
 def _atomic(path: Path, text: str) -> None:

@@ -72,6 +72,7 @@ class Daemon:
         self._tasks: list[asyncio.Task[Any]] = []
         self._runner: web.AppRunner | None = None
         self._report: dict[str, Any] = {}
+        self._texts: dict[str, str] = {}
         self._changes: tuple[str, dict[str, dict[str, str]]] | None = None
         self._last_write = 0.0
         self._last_duration = 0.0
@@ -86,6 +87,12 @@ class Daemon:
             snapshot.rollouts = self.store.rollouts()
             return reports.build(snapshot)
         return self._report
+
+    def report_text(self, name: str) -> str:
+        """The last written text of ``name`` (report.json or report.html): served without re-rendering."""
+        if name not in self._texts:
+            return reports.render(self.report())[name]
+        return self._texts[name]
 
     def start_retry(self, profile: str) -> None:
         self._tasks.append(asyncio.create_task(self._retry(profile), name=f"retry {profile}"))
@@ -227,7 +234,7 @@ class Daemon:
         snapshot.states = self._reader.applied()
         snapshot.rollouts = self._reader.rollouts()
         report = reports.build(snapshot)
-        reports.write(self.settings.report_dir, report)
+        self._texts = reports.write(self.settings.report_dir, report)
         self.metrics.set_gateways(_counts(report))
         return report
 
