@@ -51,9 +51,19 @@ def test_every_kind_is_there() -> None:
         "ConfigMap",
         "Service",
         "ServiceMonitor",
+        "PrometheusRule",
         "Kustomization",
     }
     assert one("ServiceMonitor")["apiVersion"] == "monitoring.coreos.com/v1"
+
+
+def test_the_prometheus_rule_carries_exactly_the_rules_of_alerts_yaml() -> None:
+    alerts = YAML(typ="safe").load((DEPLOY / "prometheus" / "alerts.yaml").read_text("utf-8"))
+    rule = one("PrometheusRule")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    assert rule["spec"]["groups"] == alerts["groups"], (
+        "regenerate prometheusrule.yaml as its header says"
+    )
 
 
 def test_one_replica_recreated_so_two_daemons_never_share_the_sqlite_state() -> None:

@@ -78,3 +78,20 @@ def test_systemd_analyze_verify_finds_nothing_to_say(tmp_path: Path) -> None:
         line for line in (done.stdout + done.stderr).splitlines() if "reconciler" in line
     ]
     assert not about_the_unit, "\n".join(about_the_unit)
+
+
+@pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed"
+)
+def test_systemd_analyze_security_rates_the_exposure_at_most_2_of_10(tmp_path: Path) -> None:
+    unit = tmp_path / "reconciler.service"
+    unit.write_text(UNIT.read_text(encoding="utf-8"), encoding="utf-8")
+    done = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", "--threshold=20", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if "--offline" in done.stderr or "--threshold" in done.stderr:
+        pytest.skip(f"this systemd-analyze is too old: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
