@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -112,7 +113,8 @@ class Reconciler:
         self.headend_error = ""
         self.last_response_failed = ""
         """The code of the last head-end answer when it was a failure (5xx, no answer), else empty."""
-        self.failures = 0
+        self.failures: Counter[str] = Counter()
+        """Failures in a row, per place ("loop": reading git; "task": rollouts): the backoff doubles."""
         self.next_readback = time.monotonic() + settings.readback_interval_s
         self._noticed_at = 0.0
         self._first_job_seen = True
@@ -160,11 +162,11 @@ class Reconciler:
                     log.info("git: reading the repository works again")
                     self.git_error = ""
                     self.on_change()
-                self.failures = 0
+                self.failures["loop"] = 0
             except GitError as exc:
                 self.metrics.git_errors.inc()
                 self.metrics.failures.labels(cause="git").inc()
-                delay = self._backoff()
+                delay = self._backoff("loop")
                 if self.git_error != str(exc):
                     self.on_change()
                 self.git_error = str(exc)
@@ -172,7 +174,7 @@ class Reconciler:
             except Exception:
                 # A bug must not stop the daemon: say so loudly and try again later.
                 self.metrics.failures.labels(cause="internal").inc()
-                delay = self._backoff()
+                delay = self._backoff("loop")
                 log.exception("reconcile step failed; retrying in %.1f s", delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), delay)
@@ -234,22 +236,22 @@ class Reconciler:
                 if self.headend_error:
                     log.info("head-end: answering again")
                     self.headend_error = ""
-                self.failures = 0
+                self.failures["task"] = 0
             except errors.HeadendError as exc:
                 self.headend_error = str(exc)
                 self.metrics.failures.labels(cause="headend").inc()
-                delay = self._backoff()
+                delay = self._backoff("task")
                 log.warning("head-end: %s; statuses are durable, retrying in %.1f s", exc, delay)
                 await self._sleep(delay)
             except GitError as exc:
                 self.git_error = str(exc)
                 self.metrics.git_errors.inc()
-                delay = self._backoff()
+                delay = self._backoff("task")
                 log.warning("git: %s; retrying in %.1f s", exc, delay)
                 await self._sleep(delay)
             except Exception:
                 self.metrics.failures.labels(cause="internal").inc()
-                delay = self._backoff()
+                delay = self._backoff("task")
                 log.exception("rollout failed; statuses are durable, retrying in %.1f s", delay)
                 await self._sleep(delay)
             finally:
@@ -450,12 +452,12 @@ class Reconciler:
             self.metrics.commit_to_first_job.observe(time.perf_counter() - self._noticed_at)
         self.on_change()
 
-    def _backoff(self) -> float:
-        self.failures += 1
+    def _backoff(self, where: str) -> float:
+        self.failures[where] += 1
         return float(
             min(
                 self.settings.retry_backoff_max_s,
-                self.settings.retry_backoff_s * 2 ** (self.failures - 1),
+                self.settings.retry_backoff_s * 2 ** (self.failures[where] - 1),
             )
         )
 

@@ -361,8 +361,11 @@ def test_a_missing_branch_is_reported_and_retried_until_it_is_back(
 
 def test_readyz_is_503_with_reasons_until_a_commit_is_loaded(start_daemon: StartDaemon) -> None:
     daemon = start_daemon(branch="no-such-branch")
-    wait_for(lambda: http(daemon.url + "/readyz")[0] == 503, what="/readyz to answer 503")
-    reasons = get_json(daemon.url + "/readyz")["reasons"]
+    assert http(daemon.url + "/readyz")[0] == 503
+    reasons = wait_for(
+        lambda: len(r := get_json(daemon.url + "/readyz")["reasons"]) == 2 and r,
+        what="/readyz to name the git error too",
+    )
     assert "no commit loaded yet" in reasons
     assert any(r.startswith("git: ") and "no-such-branch" in r for r in reasons)
     assert http(daemon.url + "/healthz")[0] == 200
