@@ -17,6 +17,7 @@ import asyncio
 import importlib.resources
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -140,7 +141,8 @@ async def run(
                     say("the change is rolled out; stopping (--once)")
                     return 0 if ok else 1
                 say("running until Ctrl-C; edit and commit in the repository above to see more")
-                await asyncio.Event().wait()
+                await _signalled()
+                say("stopping")
     return 0
 
 
@@ -164,6 +166,20 @@ async def _until_applied(
             )
         await asyncio.sleep(0.1)
     raise TimeoutError(f"commit {sha[:12]} was not rolled out within {timeout_s:.0f} s")
+
+
+async def _signalled() -> None:
+    """Until SIGINT or SIGTERM (handled here, so a shell that started us in the background,
+    ignoring SIGINT, cannot leave the demo unstoppable by Ctrl-C's signal)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
 
 
 def _accepted_transitions(daemon: Daemon) -> float:
