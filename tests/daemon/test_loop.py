@@ -329,6 +329,20 @@ def test_a_remote_repository_is_cloned_and_fetched_at_once_on_the_hook(
     git(config_repo, "push", "-q", "origin", "main")
     assert http(daemon.url + "/hooks/git", method="POST")[0] == 202
     wait_for(lambda: settled(daemon, change), what="the pushed commit after the hook")
+
+    git(config_repo, "reset", "-q", "--hard", seed)  # a force-push rewrites the remote branch
+    rewritten = commit(
+        config_repo,
+        "rewritten",
+        {
+            "profiles.d/fleet-depot.yaml": replace(
+                "HeartbeatInterval: 1800", "HeartbeatInterval: 600"
+            )
+        },
+    )
+    git(config_repo, "push", "-q", "--force", "origin", "main")
+    assert http(daemon.url + "/hooks/git", method="POST")[0] == 202
+    wait_for(lambda: settled(daemon, rewritten), what="the force-pushed head after the hook")
     assert http(daemon.url + "/healthz")[0] == 200
 
 
