@@ -97,9 +97,24 @@ def command(
         )
     except ValidationError as exc:
         common.fail(f"settings: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}")
-    logs.setup(settings.log_format)
+    from reconciler.drivers.settings import HeadendSettings
+
     try:
-        code = asyncio.run(running.serve(settings))
-    except OSError as exc:
+        headend_settings = HeadendSettings.from_env(base_url=headend)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        common.fail(
+            f"head-end settings: {'.'.join(map(str, first['loc']))}: {first['msg']} "
+            "(the token comes from RECONCILER_HEADEND_TOKEN or RECONCILER_HEADEND_TOKEN_FILE, "
+            "other settings from RECONCILER_HEADEND_*)"
+        )
+    except OSError as exc:  # RECONCILER_HEADEND_TOKEN_FILE unreadable
+        common.fail(f"head-end token: {exc}")
+    logs.setup(settings.log_format)
+    from reconciler.store.sqlite import StoreError
+
+    try:
+        code = asyncio.run(running.serve(settings, headend_settings))
+    except (OSError, StoreError) as exc:
         common.fail(str(exc))
     sys.exit(code)

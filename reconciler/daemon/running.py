@@ -250,13 +250,13 @@ def _counts(report: Mapping[str, Any]) -> list[ProfileCounts]:
     return counts
 
 
-async def serve(settings: DaemonSettings) -> int:
+async def serve(settings: DaemonSettings, headend: HeadendSettings | None = None) -> int:
     """Run until SIGTERM or SIGINT; returns the exit code (0)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with Daemon(settings) as daemon:
+    async with Daemon(settings, headend=headend) as daemon:
         print(f"reconciler: serving on {daemon.url}", flush=True)
         await stop.wait()
         log.info("signal received: stopping (no new jobs; active ones stay durable)")
