@@ -85,6 +85,10 @@ _COLUMNS = (
 )
 
 
+_PARSED_CACHE = 20_000
+"""Distinct configuration texts kept decoded between reads (see :meth:`SQLiteStore._parse`)."""
+
+
 def _dump(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
@@ -100,6 +104,7 @@ class SQLiteStore:
         self, path: str | os.PathLike[str], *, durable: bool = False, read_only: bool = False
     ) -> None:
         self.path = Path(path)
+        self._parsed: dict[str, Any] = {}
         try:
             if read_only:
                 # Plans must never change the store: open it read-only, without migrating.
@@ -157,8 +162,20 @@ class SQLiteStore:
 
     # --- gateways -------------------------------------------------------------
 
-    @staticmethod
-    def _row(row: tuple[Any, ...]) -> AppliedGateway:
+    def _parse(self, text: str) -> Any:
+        """Decoded JSON, one shared (read-only) object per distinct text.
+
+        Gateways of one profile, type and firmware hold identical configurations:
+        sharing them keeps 100,000 states at a few MB instead of ~400 MB of dicts.
+        """
+        found = self._parsed.get(text)
+        if found is None:
+            if len(self._parsed) >= _PARSED_CACHE:
+                self._parsed.clear()
+            found = self._parsed[text] = json.loads(text)
+        return found
+
+    def _row(self, row: tuple[Any, ...]) -> AppliedGateway:
         (
             gateway_id,
             gateway_type,
@@ -184,18 +201,18 @@ class SQLiteStore:
             firmware=firmware,
             profile=profile,
             status=Status(status),
-            accepted=json.loads(accepted),
-            target=json.loads(target),
+            accepted=self._parse(accepted),
+            target=self._parse(target),
             reason=reason,
             job_id=job_id,
             attempts=attempts,
             commit=commit,
             updated_at=updated_at,
-            mismatch=json.loads(mismatch),
-            skipped=tuple(json.loads(skipped)),
+            mismatch=self._parse(mismatch),
+            skipped=tuple(self._parse(skipped)),
             job_key=job_key,
             rollout_id=rollout_id,
-            send=json.loads(send),
+            send=self._parse(send),
         )
 
     def applied(self) -> dict[str, AppliedGateway]:
