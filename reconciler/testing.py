@@ -18,6 +18,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from reconciler.drivers.fleet import FIRMWARE_RELEASES
+
 GATEWAY_TYPES = ("LSX", "LSG", "ACCU")
 
 
@@ -130,12 +132,8 @@ def synthetic_repo(
     return root
 
 
-FIRMWARE = {
-    "LSX": ("1.1.0", "1.2.0", "2.0.0", "2.1.3", "3.0.1"),
-    "LSG": ("3.1.0", "3.2.0", "4.0.0", "4.1.3"),
-    "ACCU": ("1.0.0", "1.4.2", "2.0.0"),
-}
-"""Firmware versions in the field, per type; the simulator and inventories draw from these."""
+FIRMWARE = FIRMWARE_RELEASES
+"""Firmware versions in the field, per type: the simulator's, so inventories and simulated fleets agree."""
 
 
 def inventory_item(gateway_id: str, gateway_type: str, rng: random.Random) -> dict[str, object]:
