@@ -338,6 +338,9 @@ class Reconciler:
                 self.metrics.reconcile_duration.observe(time.perf_counter() - noticed)
                 if outcome.groups:
                     log.info("commit %s rolled out: %s", target.info.sha[:12], _summary(outcome))
+                    pruned = self.store.prune_transitions()
+                    if pruned:
+                        log.info("pruned %d old status transitions (50 kept per gateway)", pruned)
                 else:
                     log.info("commit %s: nothing to roll out", target.info.sha[:12])
             finally:

@@ -63,6 +63,10 @@ class StateStore(Protocol):
         self, gateway_id: str | None = None, *, limit: int = 1000
     ) -> list[Transition]: ...
 
+    def prune_transitions(self, keep_per_gateway: int = 50) -> int:
+        """Drop all but the newest transitions of each gateway (a bounded history)."""
+        ...
+
     def secret_key(self) -> bytes:
         """The key of the keyed hash that secret values are compared by (created once per store)."""
         ...

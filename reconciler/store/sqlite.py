@@ -318,6 +318,20 @@ class SQLiteStore:
         ).fetchall()
         return [Transition(g, Status(s), at, reason, r) for g, s, at, reason, r in reversed(rows)]
 
+    def prune_transitions(self, keep_per_gateway: int = 50) -> int:
+        """Keep the newest ``keep_per_gateway`` transitions of each gateway; returns how many went.
+
+        The history grows by ~4 rows per gateway and rollout; without pruning a
+        fleet of 100,000 adds ~200 MB a month of daily rollouts.
+        """
+        with self._transaction() as db:
+            cursor = db.execute(
+                "DELETE FROM transitions WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER "
+                "(PARTITION BY gateway_id ORDER BY id DESC) AS newer FROM transitions) WHERE newer > ?)",
+                (keep_per_gateway,),
+            )
+            return int(cursor.rowcount)
+
     # --- meta -----------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:

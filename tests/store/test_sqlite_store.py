@@ -188,3 +188,16 @@ def test_a_process_killed_at_any_instant_leaves_a_consistent_store(
     rounds = {s.accepted.get("round") for s in applied.values()}
     assert len(applied) in (0, 200)
     assert len(rounds) <= 1
+
+
+def test_the_history_keeps_the_newest_transitions_of_each_gateway(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "state.db") as store:
+        for round_number in range(10):
+            for status in (Status.INITIAL, Status.ACCEPTED):
+                store.write(
+                    [state("LSX-1", status, updated_at=float(round_number)), state("LSX-2", status)]
+                )
+        assert store.prune_transitions(keep_per_gateway=3) == 20 + 20 - 6
+        kept = store.transitions("LSX-1")
+        assert [t.status for t in kept] == [Status.ACCEPTED, Status.INITIAL, Status.ACCEPTED]
+        assert kept[-1].at == 9.0
