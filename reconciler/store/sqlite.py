@@ -16,7 +16,7 @@ import json
 import os
 import secrets
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -105,6 +105,7 @@ class SQLiteStore:
     ) -> None:
         self.path = Path(path)
         self._parsed: dict[str, Any] = {}
+        self._texts: dict[int, tuple[Any, str]] = {}
         try:
             if read_only:
                 # Plans must never change the store: open it read-only, without migrating.
@@ -174,6 +175,22 @@ class SQLiteStore:
                 self._parsed.clear()
             found = self._parsed[text] = json.loads(text)
         return found
+
+    def _text(self, value: Any) -> str:
+        """JSON text of a configuration; encoded once per shared (read-only) object.
+
+        Every status change rewrites the whole row, and the gateways of one profile
+        share their configuration objects: without this, a rollout of 100,000
+        gateways encoded the same few hundred dicts some 1.2 million times.
+        """
+        found = self._texts.get(id(value))
+        if found is not None and found[0] is value:
+            return found[1]
+        text = _dump(dict(value) if isinstance(value, Mapping) else list(value))
+        if len(self._texts) >= _PARSED_CACHE:
+            self._texts.clear()
+        self._texts[id(value)] = (value, text)  # holding the object keeps its id unique
+        return text
 
     def _row(self, row: tuple[Any, ...]) -> AppliedGateway:
         (
@@ -249,18 +266,18 @@ class SQLiteStore:
                         s.firmware,
                         s.profile,
                         s.status.value,
-                        _dump(dict(s.accepted)),
-                        _dump(dict(s.target)),
+                        self._text(s.accepted),
+                        self._text(s.target),
                         s.reason,
                         s.job_id,
                         s.attempts,
                         s.commit,
                         s.updated_at,
-                        _dump(dict(s.mismatch)),
-                        _dump(list(s.skipped)),
+                        self._text(s.mismatch),
+                        self._text(s.skipped),
                         s.job_key,
                         s.rollout_id if rollout_id is None else rollout_id,
-                        _dump(dict(s.send)),
+                        self._text(s.send),
                     )
                     for s in states
                 ],
