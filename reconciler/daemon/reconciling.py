@@ -473,10 +473,22 @@ class Reconciler:
             await asyncio.wait_for(self.stopping.wait(), seconds)
 
 
+SUMMARY_PROFILES = 10
+"""Profiles named one by one in the log line of a rollout; the rest are totals."""
+
+
 def _summary(outcome: Outcome) -> str:
+    """One log line, also at 500 profiles: totals, then the profiles that need attention first."""
     parts = []
-    for name, group in sorted(outcome.groups.items(), key=lambda item: item[0] or ""):
+    groups = sorted(
+        outcome.groups.items(),
+        key=lambda item: (not (item[1].aborted or item[1].counts[Status.DECLINED]), item[0] or ""),
+    )
+    for name, group in groups[:SUMMARY_PROFILES]:
         counts = ", ".join(f"{s.value} {n}" for s, n in sorted(group.counts.items()) if n)
         note = f" ({group.aborted})" if group.aborted else ""
         parts.append(f"{name or '(no profile)'}: {counts or 'nothing'}{note}")
+    if len(groups) > SUMMARY_PROFILES:
+        totals = ", ".join(f"{s.value} {n}" for s, n in sorted(outcome.counts().items()) if n)
+        parts.append(f"and {len(groups) - SUMMARY_PROFILES} more profiles; all together: {totals}")
     return "; ".join(parts)
