@@ -32,7 +32,7 @@ Every key is always present; counts carry every status, zero included.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -298,3 +298,21 @@ def query_error(exc: search.QueryError) -> str:
         f"  {exc.query}\n"
         f"  {' ' * exc.position}^"
     )
+
+
+def view_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``--format text|json`` and ``--wide``, shared by ``status`` and ``search``."""
+    function = click.option(
+        "--wide",
+        is_flag=True,
+        envvar="RECONCILER_WIDE",
+        help="Also address, owner, reason and the time of the last status change.",
+    )(function)
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        envvar="RECONCILER_FORMAT",
+    )(function)

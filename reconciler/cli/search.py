@@ -44,20 +44,7 @@ class _SearchCommand(click.Command):
     "repo", required=False, default=".", type=click.Path(file_okay=False, path_type=Path)
 )
 @inputs.input_options
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    envvar="RECONCILER_FORMAT",
-)
-@click.option(
-    "--wide",
-    is_flag=True,
-    envvar="RECONCILER_WIDE",
-    help="Also address, owner, reason and the time of the last status change.",
-)
+@members.view_options
 def command(
     query: str,
     repo: Path,

@@ -38,20 +38,7 @@ from reconciler.model import search
     envvar="RECONCILER_QUERY",
     help="Only the members matching the Magic Search query Q (see `reconciler search -h`).",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    envvar="RECONCILER_FORMAT",
-)
-@click.option(
-    "--wide",
-    is_flag=True,
-    envvar="RECONCILER_WIDE",
-    help="Also address, owner, reason and the time of the last status change.",
-)
+@members.view_options
 def command(
     repo: Path,
     state_path: Path | None,
