@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -201,3 +202,34 @@ def test_the_history_keeps_the_newest_transitions_of_each_gateway(tmp_path: Path
         kept = store.transitions("LSX-1")
         assert [t.status for t in kept] == [Status.ACCEPTED, Status.INITIAL, Status.ACCEPTED]
         assert kept[-1].at == 9.0
+
+
+def test_shared_configurations_are_stored_once(tmp_path: Path) -> None:
+    big = {f"Key{i}": i for i in range(40)}
+    with SQLiteStore(tmp_path / "state.db") as store:
+        store.write([state(f"LSX-{i}", accepted=big, target=big) for i in range(100)])
+        store.write([state(f"LSX-{i}", Status.SENT, accepted=big, target=big) for i in range(100)])
+    db = sqlite3.connect(tmp_path / "state.db")
+    assert db.execute("SELECT COUNT(*) FROM configs").fetchone()[0] == 1
+    assert db.execute("SELECT DISTINCT accepted FROM gateways").fetchall()[0][0].startswith("@")
+    db.close()
+    with SQLiteStore(tmp_path / "state.db", read_only=True) as store:
+        applied = store.applied()
+    assert applied["LSX-7"].accepted == big
+    assert applied["LSX-7"].accepted is applied["LSX-8"].accepted  # one shared, read-only object
+
+
+def test_rows_written_before_version_4_keep_their_inline_configurations(tmp_path: Path) -> None:
+    path = tmp_path / "v3.db"
+    db = sqlite3.connect(path)
+    db.executescript(";".join([*MIGRATIONS[:3], "PRAGMA user_version=3"]))
+    db.execute(
+        "INSERT INTO gateways (gateway_id, type, status, accepted, target, updated_at) "
+        "VALUES ('LSX-1', 'LSX', 'Accepted', ?, '{}', 1.0)",
+        (json.dumps({f"Key{i}": i for i in range(40)}),),
+    )
+    db.commit()
+    db.close()
+    with SQLiteStore(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assert store.get("LSX-1").accepted["Key39"] == 39  # type: ignore[union-attr]
