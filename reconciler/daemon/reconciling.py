@@ -326,7 +326,9 @@ class Reconciler:
                 self.metrics.reconcile_duration.observe(time.perf_counter() - noticed)
                 if outcome.groups:
                     log.info("commit %s rolled out: %s", target.info.sha[:12], _summary(outcome))
-                    pruned = self.store.prune_transitions()
+                    # A window query over every transition: seconds at 100,000 gateways, so
+                    # off the loop (the lock keeps the engine from writing meanwhile).
+                    pruned = await asyncio.to_thread(self.store.prune_transitions)
                     if pruned:
                         log.info("pruned %d old status transitions (50 kept per gateway)", pruned)
                 else:
