@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,16 +27,7 @@ from reconciler.loading.gitsource import GitSource
 from reconciler.loading.inventories import read_inventory
 from reconciler.loading.repos import RepoLoader
 from reconciler.plan.planning import Planner, affected_gateways
-from reconciler.testing import inventory_for, synthetic_repo
-
-
-def timed(command: list[str]) -> float:
-    start = time.perf_counter()
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - start
-    if completed.returncode != 0:
-        raise SystemExit(f"{command} failed:\n{completed.stdout[-2000:]}{completed.stderr[-2000:]}")
-    return elapsed
+from reconciler.testing import inventory_for, synthetic_repo, timed_command
 
 
 def main() -> None:
@@ -64,20 +53,8 @@ def main() -> None:
 
         validate_runs, plan_runs = [], []
         for _ in range(args.rounds):
-            validate_runs.append(timed([sys.executable, "-m", "reconciler", "validate", str(root)]))
-            plan_runs.append(
-                timed(
-                    [
-                        sys.executable,
-                        "-m",
-                        "reconciler",
-                        "plan",
-                        str(root),
-                        "--inventory",
-                        str(inventory_path),
-                    ]
-                )
-            )
+            validate_runs.append(timed_command("validate", str(root)))
+            plan_runs.append(timed_command("plan", str(root), "--inventory", str(inventory_path)))
         validate, cold = statistics.median(validate_runs), statistics.median(plan_runs)
 
         # The daemon's case: state kept in memory between commits.

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +18,7 @@ from pathlib import Path
 from ruamel.yaml import YAML
 
 from reconciler.loading import yamlfiles
-from reconciler.testing import synthetic_repo
+from reconciler.testing import synthetic_repo, timed_command
 
 
 def bare_load(root: Path) -> float:
@@ -39,20 +37,6 @@ def own_load(root: Path) -> float:
     return time.perf_counter() - start
 
 
-def validate(root: Path) -> float:
-    start = time.perf_counter()
-    completed = subprocess.run(
-        [sys.executable, "-m", "reconciler", "validate", str(root)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    elapsed = time.perf_counter() - start
-    if completed.returncode != 0:
-        raise SystemExit(f"validate failed:\n{completed.stdout[-2000:]}{completed.stderr[-2000:]}")
-    return elapsed
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--gateways", type=int, default=100_000)
@@ -68,7 +52,7 @@ def main() -> None:
         for _ in range(args.rounds):  # interleaved, so machine noise hits all alike
             floors.append(bare_load(root))
             owns.append(own_load(root))
-            runs.append(validate(root))
+            runs.append(timed_command("validate", str(root)))
         floor, own, run = (
             statistics.median(floors),
             statistics.median(owns),

@@ -11,8 +11,11 @@ import asyncio
 import contextlib
 import json
 import random
+import subprocess
+import sys
 import textwrap
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -246,3 +249,17 @@ def running_simulator(**options: Any) -> Iterator[SimulatorHandle]:
     finally:
         state["loop"].call_soon_threadsafe(state["stop"].set)
         thread.join(timeout=30)
+
+
+def timed_command(*args: str) -> float:
+    """Wall seconds of ``python -m reconciler ARGS`` (start-up included); exits loudly if it fails."""
+    start = time.perf_counter()
+    completed = subprocess.run(
+        [sys.executable, "-m", "reconciler", *args], capture_output=True, text=True, check=False
+    )
+    elapsed = time.perf_counter() - start
+    if completed.returncode != 0:
+        raise SystemExit(
+            f"reconciler {' '.join(args)} failed:\n{completed.stdout[-2000:]}{completed.stderr[-2000:]}"
+        )
+    return elapsed

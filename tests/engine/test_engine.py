@@ -265,20 +265,22 @@ def test_a_key_outside_the_firmware_syntax_is_declined_by_the_headend(
     assert "ApnName" in state.reason
 
 
-def test_drift_is_detected_as_mismatch_and_reported(
-    config: Path, simulator: Any, store: SQLiteStore
-) -> None:
+def roll_out_drift_and_read_back(
+    config: Path, simulator: Any, store: SQLiteStore, live: dict[str, Any], on_mismatch: str
+) -> Outcome:
+    """Roll the fleet out, let LSX-000000's live values drift to ``live``, read back under the policy."""
     handle = simulator()
     repo = load_repo(DirectorySource(config))
     run(handle, store, repo)
-    handle.drift("LSX-000000", {"HeartbeatInterval": 1234})
-    run(
-        handle,
-        store,
-        repo,
-        action="read_back",
-        policies={"fleet": RolloutPolicy(on_mismatch="report")},
-    )
+    handle.drift("LSX-000000", live)
+    policy = RolloutPolicy(on_mismatch=on_mismatch)  # type: ignore[arg-type]
+    return run(handle, store, repo, action="read_back", policies={"fleet": policy})
+
+
+def test_drift_is_detected_as_mismatch_and_reported(
+    config: Path, simulator: Any, store: SQLiteStore
+) -> None:
+    roll_out_drift_and_read_back(config, simulator, store, {"HeartbeatInterval": 1234}, "report")
     state = store.get("LSX-000000")
     assert state is not None and state.status is Status.MISMATCH
     assert dict(state.mismatch) == {"HeartbeatInterval": 1234}
@@ -288,16 +290,8 @@ def test_drift_is_detected_as_mismatch_and_reported(
 def test_drift_is_repaired_with_on_mismatch_reapply(
     config: Path, simulator: Any, store: SQLiteStore
 ) -> None:
-    handle = simulator()
-    repo = load_repo(DirectorySource(config))
-    run(handle, store, repo)
-    handle.drift("LSX-000000", {"HeartbeatInterval": 1234})
-    outcome = run(
-        handle,
-        store,
-        repo,
-        action="read_back",
-        policies={"fleet": RolloutPolicy(on_mismatch="reapply")},
+    outcome = roll_out_drift_and_read_back(
+        config, simulator, store, {"HeartbeatInterval": 1234}, "reapply"
     )
     assert outcome.all_accepted
     state = store.get("LSX-000000")
@@ -308,17 +302,7 @@ def test_drift_is_repaired_with_on_mismatch_reapply(
 def test_values_read_back_as_strings_compare_by_catalog_type(
     config: Path, simulator: Any, store: SQLiteStore
 ) -> None:
-    handle = simulator()
-    repo = load_repo(DirectorySource(config))
-    run(handle, store, repo)
-    handle.drift("LSX-000000", {"HeartbeatInterval": "600"})
-    run(
-        handle,
-        store,
-        repo,
-        action="read_back",
-        policies={"fleet": RolloutPolicy(on_mismatch="report")},
-    )
+    roll_out_drift_and_read_back(config, simulator, store, {"HeartbeatInterval": "600"}, "report")
     assert store.get("LSX-000000").status is Status.ACCEPTED  # type: ignore[union-attr]
 
 
