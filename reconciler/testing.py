@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from reconciler.drivers.fleet import FIRMWARE_RELEASES
+from reconciler.headends.fleet import FIRMWARE_RELEASES
 
 GATEWAY_TYPES = ("LSX", "LSG", "ACCU")
 
@@ -215,11 +215,11 @@ class SimulatorHandle:
 def running_simulator(**options: Any) -> Iterator[SimulatorHandle]:
     """Run the head-end simulator on 127.0.0.1 (a free port) in a thread with its own loop.
 
-    ``options`` are :class:`~reconciler.drivers.simulator.SimulatorOptions` fields,
+    ``options`` are :class:`~reconciler.headends.simulator.SimulatorOptions` fields,
     e.g. ``running_simulator(fleet=50, latency_ms=5, token="t")``.  Stops the
     server and joins the thread on exit.
     """
-    from reconciler.drivers.simulator import Simulator, SimulatorOptions, serving
+    from reconciler.headends.simulator import Simulator, SimulatorOptions, serving
 
     settings = SimulatorOptions(**options)
     started = threading.Event()

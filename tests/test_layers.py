@@ -8,7 +8,19 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "reconciler"
-ORDER = ["model", "loading", "plan", "store", "drivers", "engine", "daemon", "cli"]
+ORDER = [
+    "model",
+    "loading",
+    "editing",
+    "plan",
+    "members",
+    "store",
+    "drivers",
+    "headends",
+    "engine",
+    "daemon",
+    "cli",
+]
 # Modules outside the layers: the version, the entry point and test builders (imported by no layer).
 FREE = {"__init__", "__main__", "testing", "errors"}
 

@@ -1,7 +1,7 @@
 """``reconciler assign PROFILE --query Q`` and ``unassign --query Q``: memberships edited in gateways.d.
 
 The seed's "add gateways with filters and Magic Search": the query
-(:mod:`reconciler.model.search`) selects among the declared gateways, the
+(:mod:`reconciler.members.search`) selects among the declared gateways, the
 gateways only the store still knows, and the inventory's gateways that are
 declared nowhere.  ``assign`` sets ``profile:`` in place in each existing
 entry's file and appends entries ``{id, type, profile}`` for undeclared ones:
@@ -14,7 +14,7 @@ Refused as a whole (exit 1, nothing written, the gateways listed): gateways
 in another profile without ``--reassign`` (the seed's separate confirmation),
 and with ``--state`` gateways whose rollout is active (Requested or Sent),
 whose membership must not change under a running job; a query that matches
-nothing.  Edits go through :mod:`reconciler.loading.editing` and the gate of
+nothing.  Edits go through :mod:`reconciler.editing.edits` and the gate of
 :mod:`reconciler.cli.edits`.  ``unassign`` (:mod:`reconciler.cli.unassign`)
 shares this module.
 """
@@ -29,9 +29,9 @@ from pathlib import Path, PurePosixPath
 import click
 
 from reconciler.cli import edits, inputs, members
-from reconciler.loading import editing
+from reconciler.editing import edits as editing
 from reconciler.loading.repos import GATEWAYS_FOLDER, PROFILES_FOLDER
-from reconciler.model import search
+from reconciler.members import search
 from reconciler.model.repos import Repo
 from reconciler.model.state import ACTIVE
 

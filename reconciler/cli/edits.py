@@ -3,7 +3,7 @@
 Used by ``reconciler profile new``, ``assign``, ``unassign`` and ``set``
 (:mod:`reconciler.cli.profile`, :mod:`~reconciler.cli.assign`,
 :mod:`~reconciler.cli.set`).  The text transformations themselves are pure and
-live in :mod:`reconciler.loading.editing`; here is the file I/O around them:
+live in :mod:`reconciler.editing.edits`; here is the file I/O around them:
 
 - :func:`finish` validates the whole repository as it would be after the
   edit (the changed files laid over the working tree with
@@ -30,7 +30,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from reconciler.loading import roundtrip
+from reconciler.editing import roundtrip
 from reconciler.loading.repos import load_repo
 from reconciler.loading.sources import DirectorySource, MemorySource
 from reconciler.model.repos import Repo

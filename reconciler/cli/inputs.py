@@ -25,7 +25,7 @@ import click
 from reconciler.loading.inventories import InventoryError, read_inventory
 from reconciler.loading.repos import load_repo
 from reconciler.loading.sources import DirectorySource
-from reconciler.model import search
+from reconciler.members import search
 from reconciler.model.inventory import InventoryGateway
 from reconciler.model.repos import Repo
 from reconciler.model.state import AppliedGateway, Status

@@ -1,10 +1,10 @@
 """The members table for people and tools: grouped per profile, counts on top.
 
 ``reconciler status`` and ``reconciler search`` build a :class:`View` from the
-rows of :func:`reconciler.model.search.members` and print it with
+rows of :func:`reconciler.members.search.members` and print it with
 :func:`echo`: ``rich`` tables on a terminal, plain aligned text otherwise (no
 ANSI codes in a pipe or a file), or :func:`as_json`.  Secrets are never shown:
-:func:`~reconciler.model.search.members` has already masked them.
+:func:`~reconciler.members.search.members` has already masked them.
 
 JSON schema (``format_version`` 1), stable for tools::
 
@@ -43,8 +43,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from reconciler.model import search
-from reconciler.model.search import Member, ProfileCounts
+from reconciler.members import search
+from reconciler.members.search import Member, ProfileCounts
 
 NO_PROFILE = "(no profile)"
 EMPTY = "-"

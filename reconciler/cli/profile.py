@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from reconciler.cli import edits
-from reconciler.loading import editing
+from reconciler.editing import edits as editing
 from reconciler.loading.repos import PROFILES_FOLDER, load_repo
 from reconciler.loading.sources import DirectorySource
 from reconciler.model.files import PROFILE_NAME_PATTERN

@@ -1,6 +1,6 @@
 """``reconciler search QUERY [REPO]``: Magic Search over the members; prints the matches.
 
-The query language is documented in :mod:`reconciler.model.search` and
+The query language is documented in :mod:`reconciler.members.search` and
 ``docs/search.md``.  Inputs as for ``reconciler status`` (:mod:`reconciler.cli.inputs`);
 the output is the same members table (:mod:`reconciler.cli.members`).
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from reconciler.cli import inputs, members
-from reconciler.model import search
+from reconciler.members import search
 
 
 class _SearchCommand(click.Command):

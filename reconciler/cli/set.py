@@ -2,7 +2,7 @@
 
 Edits one gateway's ``subsettings`` in its gateways.d file (the seed's Quick
 Config).  Each VALUE is parsed by the catalog type of Key for the gateway's
-type (:func:`reconciler.loading.editing.parse_value`) and checked with the
+type (:func:`reconciler.editing.edits.parse_value`) and checked with the
 catalog's bounds before anything is written; a key in the wrong section is
 refused with the right one; a secret is accepted only as ``{secret: NAME}``.
 Then the whole repository is validated as it would be after the edit
@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from reconciler.cli import edits
-from reconciler.loading import editing
+from reconciler.editing import edits as editing
 from reconciler.loading.repos import load_repo
 from reconciler.loading.sources import DirectorySource
 from reconciler.model.catalogs import Catalog, ParameterSpec

@@ -1,7 +1,7 @@
 """``reconciler simulate``: serve the head-end simulator (DESIGN.md sections 6 and 7).
 
-Thin: turns options into :class:`~reconciler.drivers.simulator.SimulatorOptions`
-and serves :class:`~reconciler.drivers.simulator.Simulator` until SIGINT or
+Thin: turns options into :class:`~reconciler.headends.simulator.SimulatorOptions`
+and serves :class:`~reconciler.headends.simulator.Simulator` until SIGINT or
 SIGTERM.  Every option also reads ``RECONCILER_<OPTION>`` (``RECONCILER_LISTEN``,
 ``RECONCILER_LATENCY_MS``, ...); the token defaults to RECONCILER_HEADEND_TOKEN,
 then to the development token ``dev-token``.  ``--listen 127.0.0.1:0`` picks a
@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from reconciler.drivers.simulator import DEV_TOKEN, Simulator, SimulatorOptions, serving
+from reconciler.headends.simulator import DEV_TOKEN, Simulator, SimulatorOptions, serving
 
 
 def _listen(value: str) -> tuple[str, int]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from reconciler.cli import inputs, members
-from reconciler.model import search
+from reconciler.members import search
 
 
 @click.command("status")

@@ -28,7 +28,7 @@ from typing import Any
 from reconciler.daemon.running import Daemon
 from reconciler.daemon.settings import DaemonSettings
 from reconciler.drivers.settings import HeadendSettings
-from reconciler.drivers.simulator import Simulator, SimulatorOptions, serving
+from reconciler.headends.simulator import Simulator, SimulatorOptions, serving
 from reconciler.loading.secrets import SecretResolver
 
 CHANGED_PROFILE = "fleet-depot"

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from reconciler import __version__
-from reconciler.model.search import ProfileCounts
+from reconciler.members.search import ProfileCounts
 
 NO_PROFILE = "(none)"
 """The ``profile`` label of gateways declared without a profile."""

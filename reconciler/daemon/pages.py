@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
-from reconciler.model.search import STATUS_KEYS, value_text
+from reconciler.members.search import STATUS_KEYS, value_text
 
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}

@@ -46,7 +46,7 @@ report.json (schema ``reconciler/daemon/report.schema.json``, version 1)::
 
 COMMIT is ``{"sha", "author", "date", "message"}`` (author as ``Name <email>``,
 date ISO 8601 with the author's offset, message the subject line).  Secrets
-never appear: subsettings are masked by :mod:`reconciler.model.search`, and no
+never appear: subsettings are masked by :mod:`reconciler.members.search`, and no
 desired or accepted configuration is part of the report.
 """
 
@@ -65,9 +65,7 @@ from typing import Any
 from reconciler import __version__
 from reconciler.daemon import pages
 from reconciler.daemon.watching import CommitInfo
-from reconciler.model.inventory import InventoryGateway
-from reconciler.model.repos import Repo
-from reconciler.model.search import (
+from reconciler.members.search import (
     STATUS_KEYS,
     Member,
     count_by_profile,
@@ -75,6 +73,8 @@ from reconciler.model.search import (
     members,
     value_text,
 )
+from reconciler.model.inventory import InventoryGateway
+from reconciler.model.repos import Repo
 from reconciler.model.state import AppliedGateway, Status
 from reconciler.store.base import Rollout
 

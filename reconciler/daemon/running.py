@@ -33,7 +33,7 @@ from reconciler.drivers.http import HttpDriver
 from reconciler.drivers.settings import HeadendSettings
 from reconciler.engine.settings import EngineSettings
 from reconciler.loading.secrets import SecretResolver
-from reconciler.model.search import ProfileCounts
+from reconciler.members.search import ProfileCounts
 from reconciler.store.sqlite import SQLiteStore
 
 log = logging.getLogger("reconciler.daemon")

@@ -1,13 +1,12 @@
-"""The ``drivers`` layer: how the reconciler talks to a head-end system (DESIGN.md section 6).
+"""The ``drivers`` layer: clients of the head-end API (docs/reference/headend-api.md).
 
 - :mod:`~reconciler.drivers.base`: the driver interface the engine uses, and its values.
 - :mod:`~reconciler.drivers.http`: the driver for the head-end's JSON-over-HTTP API.
+- :mod:`~reconciler.drivers.bodies`: the API's request and answer bodies, checked
+  (shared with the servers of the API in :mod:`reconciler.headends`).
 - ``openapi.yaml``: that API as an OpenAPI 3.1 document (package data).
-- :mod:`~reconciler.drivers.simulator` and :mod:`~reconciler.drivers.fleet`: a head-end
-  simulator serving the same API over a fleet of simulated gateways, for tests,
-  benchmarks, ``reconciler simulate`` and the demo.
 
 Drivers import ``model``, ``loading`` and :mod:`reconciler.errors`; the engine,
-the daemon and the commands import drivers.  Other drivers (OCPP, MQTT) implement
-:class:`~reconciler.drivers.base.Driver` beside the HTTP one.
+the daemon and the commands import drivers.  A client of another vendor's API
+would be a second :class:`~reconciler.drivers.base.Driver` beside the HTTP one.
 """

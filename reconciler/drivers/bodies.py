@@ -1,6 +1,6 @@
 """Request and answer bodies of the head-end API, as the simulator checks and builds them.
 
-Called by :mod:`reconciler.drivers.simulator`.  Hand-written checks rather than
+Called by :mod:`reconciler.headends.simulator`.  Hand-written checks rather than
 a schema library: they run for every request of a benchmark at thousands of
 requests per second, and each failure says what was expected.  The contract
 they enforce is ``openapi.yaml``; ``tests/drivers/test_openapi.py`` keeps the

@@ -21,7 +21,7 @@ from reconciler.cli import cli, members
 from reconciler.loading.inventories import read_inventory
 from reconciler.loading.repos import load_repo
 from reconciler.loading.sources import DirectorySource
-from reconciler.model import search
+from reconciler.members import search
 from reconciler.model.state import AppliedGateway, Status
 from reconciler.store.sqlite import SQLiteStore
 from reconciler.testing import running_simulator

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from reconciler.daemon import pages
-from reconciler.model.search import STATUS_KEYS
+from reconciler.members.search import STATUS_KEYS
 
 
 def gateway(

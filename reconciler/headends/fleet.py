@@ -1,6 +1,6 @@
 """The simulated fleet behind the head-end simulator: gateways, their live configs, their jobs.
 
-Used by :mod:`reconciler.drivers.simulator` (which serves it over HTTP) and by
+Used by :mod:`reconciler.headends.simulator` (which serves it over HTTP) and by
 tests that want a fleet without a server.  No I/O and no clock of its own: every
 call that depends on time takes ``now`` (seconds, monotonic), so that job
 progress is computed lazily from timestamps when someone asks, instead of one

@@ -3,7 +3,7 @@
 Served by ``reconciler simulate`` (:mod:`reconciler.cli.simulate`), started in a
 thread by :func:`reconciler.testing.running_simulator` for tests, and run by
 the benchmarks and the demo.  The fleet and its job rules are in
-:mod:`reconciler.drivers.fleet`; this module is the HTTP face: routing, bearer
+:mod:`reconciler.headends.fleet`; this module is the HTTP face: routing, bearer
 token, body checks (422), latency, injected faults, counters and the admin
 endpoints.
 
@@ -36,8 +36,8 @@ from typing import Any
 from aiohttp import web
 
 from reconciler.drivers import bodies
-from reconciler.drivers import fleet as fleets
-from reconciler.drivers.faults import FAULT_KINDS, Faults, TimeoutMode
+from reconciler.headends import fleet as fleets
+from reconciler.headends.faults import FAULT_KINDS, Faults, TimeoutMode
 from reconciler.loading.catalogs import shipped_catalog
 from reconciler.loading.repos import load_repo
 from reconciler.loading.sources import DirectorySource

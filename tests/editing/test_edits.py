@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.loading import catalogs, editing, roundtrip
+from reconciler.editing import edits as editing
+from reconciler.editing import roundtrip
+from reconciler.loading import catalogs
 from reconciler.loading.repos import load_repo
 from reconciler.loading.sources import MemorySource
 

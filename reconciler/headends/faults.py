@@ -1,6 +1,6 @@
 """Fault injection of the head-end simulator: which fault, if any, a request or job gets.
 
-Used by :mod:`reconciler.drivers.simulator`; changed at run time through
+Used by :mod:`reconciler.headends.simulator`; changed at run time through
 ``POST /_admin/faults``.  Rates are probabilities from 0 to 1 per request
 (throttle, error, timeout) or per created job (decline); ``fail_next`` queues
 faults for the next requests, in order, so a test can script an exact sequence.

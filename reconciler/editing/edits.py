@@ -5,8 +5,8 @@ Called by the editing commands (:mod:`reconciler.cli.assign`,
 write the files; here every edit is a pure function of text to text, so a pull
 request made from it shows only the lines it meant to change.
 
-Edits go through ruamel's round trip (:mod:`reconciler.loading.roundtrip`) and
-are checked with :func:`~reconciler.loading.roundtrip.unexpected_changes`.
+Edits go through ruamel's round trip (:mod:`reconciler.editing.roundtrip`) and
+are checked with :func:`~reconciler.editing.roundtrip.unexpected_changes`.
 Membership edits that fail the check fall back to a minimal textual edit of the
 ``profile:`` lines (:func:`_textual_profiles`, also taken at once for files
 above :data:`ROUND_TRIP_MAX_LINES`, where the round trip is slow); any other
@@ -24,7 +24,8 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-from reconciler.loading import roundtrip, yamlfiles
+from reconciler.editing import roundtrip
+from reconciler.loading import yamlfiles
 from reconciler.model.catalogs import Catalog, ParameterSpec, check_value
 
 EditError = roundtrip.EditError

@@ -1,6 +1,6 @@
 """ruamel.yaml round trip for config files: load, dump, move comments with keys, check the diff.
 
-The toolkit of :mod:`reconciler.loading.editing` (the edits the editing
+The toolkit of :mod:`reconciler.editing.edits` (the edits the editing
 commands make); pure functions of text, no I/O.  ruamel's round-trip mode keeps
 comments, blank lines, key order, quotes and flow-style mappings; the file's
 indentation is detected (:func:`detect_indent`).  ruamel attaches the comment

@@ -9,11 +9,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reconciler.loading.catalogs import shipped_catalog
-from reconciler.model import search
+from reconciler.members import search
+from reconciler.members.search import Member, QueryError
 from reconciler.model.files import GatewayEntry
 from reconciler.model.inventory import InventoryGateway, Station
 from reconciler.model.repos import Repo
-from reconciler.model.search import Member, QueryError
 from reconciler.model.state import AppliedGateway, Status
 
 
