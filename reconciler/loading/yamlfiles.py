@@ -42,6 +42,13 @@ them, gateways.d may hold any number of files."""
 MAX_DEPTH = 64
 """Deepest nesting accepted; config files need 5 levels, a deeper document is hostile."""
 
+MAX_INT_DIGITS = 64
+"""Longest integer accepted (digits); no parameter needs more, and Python refuses past 4,300."""
+
+_STRUCTURE = re.compile(r"[-?:\[{]")
+_OPEN = re.compile(r"[\[{]")
+_CLOSE = re.compile(r"[\]}]")
+
 Path = tuple[str | int, ...]
 
 
@@ -156,6 +163,12 @@ def _scalar(node: ScalarNode) -> Any:
     if tag == T_INT:
         if _INT.fullmatch(value) is None:
             raise YamlError(f"'{value}' is not an integer", *_line_col(node))
+        if len(value) > MAX_INT_DIGITS:
+            raise YamlError(
+                f"integer of {len(value):,} characters; at most {MAX_INT_DIGITS} are accepted",
+                *_line_col(node),
+                code="yaml-int-too-long",
+            )
         if value.startswith("0o"):
             return int(value[2:], 8)
         if value.startswith("0x"):
@@ -237,6 +250,8 @@ def compose(text: str) -> Node | None:
                     len(line) - len(stripped) + 1,
                     code="yaml-tab",
                 )
+    if _may_nest_too_deep(text):
+        _check_depth(text)
     loader = _Loader(text)
     try:
         return loader.get_single_node()  # type: ignore[no-any-return]
@@ -252,6 +267,57 @@ def compose(text: str) -> Node | None:
         raise YamlError(f"nesting deeper than {MAX_DEPTH} levels", 1, 1) from None
     finally:
         loader.dispose()
+
+
+def _may_nest_too_deep(text: str) -> bool:
+    """A cheap upper bound on nesting, line by line; ``True`` when the exact check must run.
+
+    libyaml's composer recurses in C once per level: 30,000 ``[`` (60 KB) overflow
+    the process's stack (SIGSEGV, no message) before :func:`construct` could count
+    levels.  A level needs indentation or a structural character on its line
+    (``-``, ``?``, ``:``, ``[``, ``{``), so ``2 * indent + structural characters``
+    bounds the depth reached on a line.  Only a flow collection that spans lines
+    carries depth from one line to the next: a line with more openers than closers,
+    or with quotes (a quoted ``]`` looks like a closer), sends the file to the
+    exact check.  Config files written by people pass this in one regex per line.
+    """
+    for line in text.splitlines():
+        stripped = line.lstrip(" ")
+        indent = len(line) - len(stripped)
+        if 2 * indent + len(_STRUCTURE.findall(stripped)) > MAX_DEPTH:
+            return True
+        if "[" in stripped or "{" in stripped:
+            opened = len(_OPEN.findall(stripped))
+            if opened > len(_CLOSE.findall(stripped)) or '"' in stripped or "'" in stripped:
+                return True
+    return False
+
+
+def _check_depth(text: str) -> None:
+    """Count levels over libyaml's parse events (iterative, no recursion) before composing."""
+    parser = _Loader(text)
+    depth = 0
+    try:
+        while parser.check_event():
+            event = parser.get_event()
+            name = type(event).__name__
+            if name in ("MappingStartEvent", "SequenceStartEvent"):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    raise YamlError(
+                        f"nesting deeper than {MAX_DEPTH} levels",
+                        mark.line + 1,
+                        mark.column + 1,
+                        code="yaml-depth",
+                    )
+            elif name in ("MappingEndEvent", "SequenceEndEvent"):
+                depth -= 1
+    except MarkedYAMLError:
+        # Not YAML at all: composing reports it with its position.
+        return
+    finally:
+        parser.dispose()
 
 
 def decode(data: bytes) -> str:
