@@ -48,6 +48,11 @@ class DirectorySource:
         base = self.root / folder
         if not base.is_dir():
             return []
+        if not base.resolve().is_relative_to(self.root):
+            # A symlinked folder leading out of the repository: list nothing from there
+            # (not even names; CI logs are public).  The folder itself is returned so that
+            # reading it gives the one diagnostic that says why.
+            return [folder]
         found: list[str] = []
         for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -60,10 +65,16 @@ class DirectorySource:
 
     def read(self, path: str) -> bytes:
         full = self.root / path
-        if full.is_symlink():
-            target = full.resolve()
-            if not target.is_relative_to(self.root):
+        if not full.resolve().is_relative_to(self.root):
+            # The file, or a folder on its way, is a symlink leading out of the repository:
+            # nothing there is read, so nothing from outside reaches messages or CI logs.
+            if full.is_symlink():
                 raise SourceError(f"symlink points outside the repository (to {os.readlink(full)})")
+            raise SourceError(
+                "symlinked folder points outside the repository; nothing in it is read"
+            )
+        if full.is_dir():
+            raise SourceError("not a file")
         try:
             with open(full, "rb") as handle:
                 # One byte past the cap tells an oversized file without reading it all.

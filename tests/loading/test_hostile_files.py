@@ -66,3 +66,20 @@ def test_ordinary_files_skip_the_exact_depth_check() -> None:
     assert not yamlfiles._may_nest_too_deep(ordinary)
     assert yamlfiles._may_nest_too_deep("a: [\n")
     assert yamlfiles._may_nest_too_deep("a: ['x]'\n")
+
+
+@pytest.mark.parametrize("folder", ["profiles.d", "gateways.d"])
+def test_a_symlinked_folder_out_of_the_repository_is_not_read(
+    make_repo: MakeRepo, tmp_path: Path, folder: str
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret-name.yaml").write_text("name: TOP-SECRET-CONTENT\n")
+    files = {"profiles.d/p.yaml": PROFILE, "gateways.d/g.yaml": "gateways: []\n"}
+    repo = make_repo({k: v for k, v in files.items() if not k.startswith(folder)})
+    (repo / folder).symlink_to(outside, target_is_directory=True)
+    result = validate(repo)
+    assert result.returncode == 1
+    assert f"{folder}:1:1: error: symlink points outside the repository" in result.stdout
+    assert "TOP-SECRET-CONTENT" not in result.stdout + result.stderr
+    assert "secret-name" not in result.stdout + result.stderr
