@@ -28,6 +28,7 @@ import asyncio
 import email.utils
 import json
 import logging
+import random
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -152,7 +153,7 @@ class HttpDriver:
             query = {"limit": str(self.settings.page_size)}
             if cursor is not None:
                 query["cursor"] = cursor
-            page = await self._call("gateways", params=query)
+            page = await self._inventory_page(query)
             try:
                 gateways.extend(INVENTORY_LIST.validate_python(page["items"]))
                 cursor = page["next_cursor"]
@@ -167,6 +168,33 @@ class HttpDriver:
                     "the head-end handed out a cursor twice", endpoint="gateways"
                 )
             seen.add(cursor)
+
+    async def _inventory_page(self, query: dict[str, str]) -> Any:
+        """One page, with patience: a page that fails ``max_attempts`` times is tried again.
+
+        The inventory is read whole before anything is planned, so one unlucky page
+        must not end ``apply``: it is asked again from the same cursor, after a
+        backoff, for up to ``inventory_rounds`` rounds of ``max_attempts`` attempts.
+        """
+        rounds = 1
+        while True:
+            try:
+                return await self._call("gateways", params=query)
+            except errors.TransientHeadendError as exc:
+                if rounds >= self.settings.inventory_rounds:
+                    raise
+                delay = exc.retry_after or self.settings.backoff_max_s * random.random()
+                log.warning(
+                    "inventory page failed %d times (%s); asking for it again in %.1f s "
+                    "(round %d of %d)",
+                    self.settings.max_attempts,
+                    exc,
+                    delay,
+                    rounds,
+                    self.settings.inventory_rounds,
+                )
+                rounds += 1
+                await asyncio.sleep(min(delay, self.settings.max_retry_after_s))
 
     async def read_configs(self, gateway_ids: Sequence[str]) -> dict[str, LiveConfig]:
         answers = await self._batched(

@@ -69,6 +69,13 @@ class HeadendSettings(BaseModel):
         description="Client-side request rate limit (token bucket, burst of max_concurrency); "
         "None: unlimited. Set it below the head-end's published quota to avoid 429s.",
     )
+    inventory_rounds: int = Field(
+        5,
+        ge=1,
+        description="Rounds of max_attempts for one inventory page before the read gives up "
+        "(a backoff of up to backoff_max_s between rounds): the whole inventory is needed "
+        "before planning, so one unlucky page is asked for again rather than ending apply.",
+    )
     page_size: int = Field(
         MAX_BATCH, ge=1, le=MAX_BATCH, description="Inventory page size (limit=), items."
     )

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from packaging.version import Version
 
+from reconciler import errors
 from reconciler.drivers.base import JobRequest, JobStatus
 from reconciler.drivers.http import HttpDriver
 from reconciler.testing import SimulatorHandle
@@ -273,3 +275,25 @@ async def test_empty_batches_make_no_request(simulator: SimulatorHandle) -> None
         assert await driver.job_status([]) == []
         assert await driver.read_configs([]) == {}
     assert simulator.counters()["requests"] == {}
+
+
+async def test_an_inventory_page_that_fails_every_attempt_is_asked_for_again(
+    start_simulator: StartSimulator,
+) -> None:
+    fleet, page_size, attempts = 250, 100, 2
+    sim = start_simulator(fleet=fleet)
+    # The first page fails two whole rounds of attempts; the third round gets it.
+    sim.set_faults(fail_next=["error"] * (2 * attempts))
+    async with driver_for(sim, page_size=page_size, max_attempts=attempts) as driver:
+        gateways = await driver.inventory()
+    assert len({g.id for g in gateways}) == fleet
+
+
+async def test_the_inventory_gives_up_after_its_rounds(start_simulator: StartSimulator) -> None:
+    sim = start_simulator(fleet=50)
+    attempts, rounds = 2, 2
+    sim.set_faults(fail_next=["error"] * (attempts * rounds))
+    async with driver_for(sim, max_attempts=attempts, inventory_rounds=rounds) as driver:
+        with pytest.raises(errors.ServerError):
+            await driver.inventory()
+    assert sim.counters()["requests"]["gateways"] == attempts * rounds
