@@ -2,7 +2,7 @@
 
 Run: ``python bench/bench_driver.py [--jobs N --concurrency C --latency-ms L --batch B --rounds R]``.
 
-Setup (issue C): the simulator (``reconciler simulate``, 100,000 gateways,
+Setup: the simulator (``reconciler simulate``, 100,000 gateways,
 20 ms latency) runs in its own process, so neither client shares an event loop
 or the GIL with the server; both clients then hit the same server in the same
 run, rounds interleaved in ABBA order so machine noise hits both alike.  Each client keeps

@@ -4,7 +4,7 @@ Run: ``python bench/bench_validate.py [--gateways N --files F --profiles P]``.
 Prints the wall time of the ``reconciler validate`` command (a subprocess,
 start-up included) and, in the same run, of a bare load of the same files with
 ruamel.yaml's C-accelerated safe loader (``YAML(typ="safe", pure=False)``)
-and nothing else.  Target (issue A): validate <= 1.5x the floor and < 15 s.
+and nothing else.  Target: validate <= 1.5x the floor and < 15 s.
 """
 
 from __future__ import annotations

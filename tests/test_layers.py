@@ -1,4 +1,4 @@
-"""The layers of DESIGN.md section 9 point one way: a layer imports only the layers above it."""
+"""The layers of docs/reference/layers.md point one way: a layer imports only the layers above it."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The driver interface: what the engine asks of a head-end, whatever protocol it speaks.
 
-The engine (issue D) holds a :class:`Driver` and calls it with batches; the
+The engine holds a :class:`Driver` and calls it with batches; the
 HTTP driver (:mod:`reconciler.drivers.http`) implements it, and tests of the
 engine may pass a fake.  Every method raises only
 :class:`~reconciler.errors.HeadendError` subclasses: a
@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol
 from reconciler.model.inventory import InventoryGateway
 
 MAX_BATCH = 500
-"""The head-end takes at most this many entries in one batch call (DESIGN.md section 6)."""
+"""The head-end takes at most this many entries in one batch call (docs/reference/headend-api.md)."""
 
 JobState = Literal["requested", "sent", "accepted", "declined"]
 JOB_STATES: tuple[JobState, ...] = ("requested", "sent", "accepted", "declined")

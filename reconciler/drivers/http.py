@@ -1,4 +1,4 @@
-"""The HTTP head-end driver: DESIGN.md section 6 spoken over one pooled aiohttp session.
+"""The HTTP head-end driver: docs/reference/headend-api.md spoken over one pooled aiohttp session.
 
 Created by the engine, the daemon and ``reconciler plan --headend`` with a
 :class:`~reconciler.drivers.settings.HeadendSettings`; implements

@@ -27,7 +27,7 @@ from reconciler.model.catalogs import Catalog, ParameterSpec, check_text, check_
 GATEWAY_TYPES = ("LSX", "LSG", "ACCU")
 
 FIRMWARE_RELEASES: dict[str, tuple[str, ...]] = {
-    # Spread over the ranges the catalogs know (DESIGN.md section 3), boundaries included.
+    # Spread over the ranges the catalogs know (docs/reference/catalog.md), boundaries included.
     "LSX": ("1.1.0", "1.2.0", "1.4.2", "2.0.0", "2.1.3", "3.0.0", "3.0.1"),
     "LSG": ("3.1.0", "3.2.0", "3.2.4", "4.0.0", "4.1.0", "4.1.3"),
     "ACCU": ("1.0.0", "1.1.0", "1.4.0", "2.0.0"),

@@ -1,4 +1,4 @@
-"""The head-end simulator: the API of DESIGN.md section 6 over a simulated fleet, with faults.
+"""The head-end simulator: the API of docs/reference/headend-api.md over a simulated fleet, with faults.
 
 Served by ``reconciler simulate`` (:mod:`reconciler.cli.simulate`), started in a
 thread by :func:`reconciler.testing.running_simulator` for tests, and run by

@@ -1,4 +1,4 @@
-"""Reads ``--inventory FILE``: a JSON list of GATEWAY objects (DESIGN.md section 6).
+"""Reads ``--inventory FILE``: a JSON list of GATEWAY objects (docs/reference/headend-api.md).
 
 Lets CI plan without network access to a head-end.  Errors name the file,
 line and column (JSON syntax) or the entry and field (shape).

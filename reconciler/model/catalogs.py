@@ -1,6 +1,6 @@
 """The parameter syntax: which keys a gateway type understands, per firmware.
 
-A :class:`ParameterSpec` is one catalog entry (DESIGN.md section 3); a
+A :class:`ParameterSpec` is one catalog entry (docs/reference/catalog.md); a
 :class:`Catalog` holds the specs of all gateway types and answers the
 questions validation and planning ask: does type T know key K, in which
 section, is value V acceptable, which keys does T@F understand and with which

@@ -1,4 +1,4 @@
-"""Schemas of the files in a config repository (DESIGN.md section 2).
+"""Schemas of the files in a config repository (docs/reference/files.md).
 
 ``profiles.d/NAME.yaml`` -> :class:`ProfileFile`; ``gateways.d/**/*.yaml`` ->
 :class:`GatewaysFile`.  Models are strict (``"900"`` is not 900, unknown keys

@@ -1,4 +1,4 @@
-"""What the head-end knows about a gateway (DESIGN.md section 6, the GATEWAY shape).
+"""What the head-end knows about a gateway (docs/reference/headend-api.md, the GATEWAY shape).
 
 Used by the planner (firmware decides the syntax), by ``--inventory FILE``
 (a JSON list of these), by the drivers and by the reports.

@@ -1,4 +1,4 @@
-"""Applied state of a gateway as the store keeps it (DESIGN.md section 5); pure data.
+"""Applied state of a gateway as the store keeps it (docs/reference/desired-state.md); pure data.
 
 The planner reads it, the store persists it, the engine moves it through the
 statuses.  Secret values never appear here in plain text: a secret parameter

@@ -1,6 +1,6 @@
 """The pure planner: (desired repo, inventory, applied state) -> one action per gateway.
 
-No I/O and no clock.  The rules of DESIGN.md section 4 live here
+No I/O and no clock.  The rules of docs/reference/desired-state.md live here
 (:mod:`reconciler.plan.planning`); :mod:`reconciler.plan.desired` computes each
 gateway's desired configuration, :mod:`reconciler.plan.values` compares values
 (secrets by keyed hash), :mod:`reconciler.plan.rendering` prints plans.

@@ -1,4 +1,4 @@
-"""Desired configuration of one gateway (DESIGN.md section 4), with per-(profile, type, firmware) caches.
+"""Desired configuration of one gateway (docs/reference/desired-state.md), with per-(profile, type, firmware) caches.
 
 member of P:  firmware defaults of T@F, overlaid by P.parameters[T], overlaid
               by its subsettings; restricted to the keys of T@F.  Every key of

@@ -1,4 +1,4 @@
-"""The rules of DESIGN.md section 4: one action per gateway.  Pure: no I/O, no clock.
+"""The rules of docs/reference/desired-state.md: one action per gateway.  Pure: no I/O, no clock.
 
 Actions:
 

@@ -22,7 +22,7 @@ from reconciler.testing import SimulatorHandle
 from tests.daemon.conftest import TOKEN, get_json, wait_for
 from tests.deploy.conftest import exported_series, promtool
 
-REQUIRED = {  # DESIGN.md section 8
+REQUIRED = {  # docs/reference/daemon.md
     "reconciler_gateways",
     "reconciler_last_commit_valid",
     "reconciler_applied_commit_timestamp_seconds",

@@ -116,7 +116,7 @@ async def test_a_key_outside_the_firmware_syntax_is_declined_with_rejected_param
     simulator: SimulatorHandle,
 ) -> None:
     async with driver_for(simulator) as driver:
-        # LSG gateways never know LightIntensity (DESIGN.md section 3).
+        # LSG gateways never know LightIntensity (docs/reference/catalog.md).
         [submission] = await driver.submit_jobs(
             [job("LSG-000001", "k-1", LightIntensity=50, HeartbeatInterval=600)]
         )

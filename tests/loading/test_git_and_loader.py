@@ -85,8 +85,8 @@ def test_a_committed_symlink_out_of_the_tree_is_refused(repo: git.Repo) -> None:
 
 def test_a_committed_symlink_inside_the_tree_is_followed(repo: git.Repo) -> None:
     root = Path(repo.working_tree_dir or ".")
-    write(root, {"shared/c.yaml": "gateways:\n  - id: ACCU-1\n    type: ACCU\n"})
-    os.symlink("../shared/c.yaml", root / "gateways.d" / "c.yaml")
+    write(root, {"elsewhere/c.yaml": "gateways:\n  - id: ACCU-1\n    type: ACCU\n"})
+    os.symlink("../elsewhere/c.yaml", root / "gateways.d" / "c.yaml")
     repo.git.add(A=True)
     repo.index.commit("link")
     assert "ACCU-1" in load_repo(GitSource(repo, "HEAD")).gateways

@@ -1,4 +1,4 @@
-"""Every validation rule of DESIGN.md section 2 and issue A, each with the expected file:line:col."""
+"""Every validation rule of docs/reference/files.md, each with the expected file:line:col."""
 
 from __future__ import annotations
 

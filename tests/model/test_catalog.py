@@ -1,4 +1,4 @@
-"""The shipped parameter catalog: the core keys of DESIGN.md section 3, exactly, and sound entries."""
+"""The shipped parameter catalog: the core keys of docs/reference/catalog.md, exactly, and sound entries."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The rules of DESIGN.md section 4, each as its own test, on plain values (no I/O in the planner)."""
+"""The rules of docs/reference/desired-state.md, each as its own test, on plain values (no I/O in the planner)."""
 
 from __future__ import annotations
 
