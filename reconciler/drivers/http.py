@@ -25,13 +25,11 @@ same job.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
@@ -47,8 +45,8 @@ from tenacity import (
 from yarl import URL
 
 from reconciler import errors
+from reconciler.drivers import answers
 from reconciler.drivers.base import (
-    JOB_STATES,
     JobRequest,
     JobStatus,
     JobSubmission,
@@ -197,12 +195,12 @@ class HttpDriver:
                 await asyncio.sleep(min(delay, self.settings.max_retry_after_s))
 
     async def read_configs(self, gateway_ids: Sequence[str]) -> dict[str, LiveConfig]:
-        answers = await self._batched(
+        pages = await self._batched(
             "gateways:config", [{"gateway_ids": chunk} for chunk in self._chunks(gateway_ids)]
         )
         configs: dict[str, LiveConfig] = {}
-        with _shape("gateways:config"):
-            for answer in answers:
+        with answers.shape("gateways:config"):
+            for answer in pages:
                 for item in answer["configs"]:
                     config = LiveConfig(
                         item["gateway_id"], item["firmware"], dict(item["parameters"])
@@ -212,34 +210,34 @@ class HttpDriver:
 
     async def submit_jobs(self, jobs: Sequence[JobRequest]) -> list[JobSubmission]:
         chunks = self._chunks(jobs)
-        answers = await self._batched(
+        pages = await self._batched(
             "jobs:batch", [{"jobs": [job.as_json() for job in chunk]} for chunk in chunks]
         )
         submissions: list[JobSubmission] = []
-        with _shape("jobs:batch"):
-            for chunk, answer in zip(chunks, answers, strict=True):
+        with answers.shape("jobs:batch"):
+            for chunk, answer in zip(chunks, pages, strict=True):
                 results = answer["results"]
                 if len(results) != len(chunk):
                     raise errors.BadResponseError(
                         f"{len(results)} results for {len(chunk)} jobs", endpoint="jobs:batch"
                     )
-                submissions += map(_submission, chunk, results)
+                submissions += map(answers.submission, chunk, results)
         return submissions
 
     async def job_status(self, job_ids: Sequence[str]) -> list[JobStatus]:
-        answers = await self._batched(
+        pages = await self._batched(
             "jobs:status", [{"job_ids": chunk} for chunk in self._chunks(job_ids)]
         )
-        with _shape("jobs:status"):
-            return [_status(item) for answer in answers for item in answer["jobs"]]
+        with answers.shape("jobs:status"):
+            return [answers.job_status(item) for answer in pages for item in answer["jobs"]]
 
     # --- beyond the interface ----------------------------------------------------------------
 
     async def submit_job(self, job: JobRequest) -> JobSubmission:
         """One job through ``POST /api/v1/jobs``; an unknown gateway raises :class:`~reconciler.errors.NotFoundError`."""
         answer = await self._call("jobs", body=job.as_json())
-        with _shape("jobs"):
-            return _submission(job, answer)
+        with answers.shape("jobs"):
+            return answers.submission(job, answer)
 
     # --- plumbing ------------------------------------------------------------------------------
 
@@ -330,7 +328,7 @@ class HttpDriver:
             ) from exc
         self._report(endpoint, str(status), start)
         if status >= 300:
-            raise _error(endpoint, status, raw, retry_after)
+            raise answers.error_for(endpoint, status, raw, retry_after)
         try:
             return json.loads(raw)
         except ValueError as exc:
@@ -371,92 +369,3 @@ class HttpDriver:
             self.settings.max_attempts,
             sleep,
         )
-
-
-class _shape:
-    """Turns a missing key or a wrong type in a 2xx answer into :class:`~reconciler.errors.BadResponseError`."""
-
-    def __init__(self, endpoint: str) -> None:
-        self.endpoint = endpoint
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if isinstance(exc, (KeyError, TypeError, ValueError, AttributeError)):
-            raise errors.BadResponseError(
-                f"the answer is not the documented shape ({type(exc).__name__}: {exc})",
-                endpoint=self.endpoint,
-            ) from exc
-
-
-def _submission(job: JobRequest, result: dict[str, Any]) -> JobSubmission:
-    if "error" in result:
-        error = result["error"]
-        return JobSubmission(
-            job.gateway_id,
-            job.idempotency_key,
-            error_code=str(error["code"]),
-            error_message=str(error["message"]),
-        )
-    return JobSubmission(
-        job.gateway_id,
-        job.idempotency_key,
-        job_id=result["job_id"],
-        status=_state(result["status"]),
-    )
-
-
-def _status(item: dict[str, Any]) -> JobStatus:
-    return JobStatus(
-        job_id=item["job_id"],
-        gateway_id=item["gateway_id"],
-        status=_state(item["status"]),
-        reason=item.get("reason"),
-        rejected_parameters=dict(item.get("rejected_parameters") or {}),
-    )
-
-
-def _state(value: Any) -> Any:
-    if value not in JOB_STATES:
-        raise ValueError(f"unknown job status {value!r}")
-    return value
-
-
-def _error(endpoint: str, status: int, raw: bytes, retry_after: str | None) -> errors.HeadendError:
-    """The typed error for a non-2xx answer; the message is the API's ``error.message`` if any."""
-    try:
-        message = str(json.loads(raw)["error"]["message"])
-    except (ValueError, KeyError, TypeError):
-        message = raw[:200].decode("utf-8", "replace") or "(no body)"
-    if status == 429:
-        return errors.ThrottledError(
-            message, endpoint=endpoint, retry_after=parse_retry_after(retry_after)
-        )
-    if status >= 500:
-        return errors.ServerError(message, endpoint=endpoint, status=status)
-    kind = {
-        401: errors.AuthenticationError,
-        404: errors.NotFoundError,
-        422: errors.MalformedRequestError,
-    }.get(status, errors.PermanentHeadendError)
-    return kind(message, endpoint=endpoint, status=status)
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """``Retry-After`` as seconds: delta-seconds or an HTTP date (RFC 9110 section 10.2.3)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())

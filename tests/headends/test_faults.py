@@ -8,8 +8,8 @@ import time
 import pytest
 
 from reconciler import errors
+from reconciler.drivers.answers import parse_retry_after
 from reconciler.drivers.base import JobRequest
-from reconciler.drivers.http import parse_retry_after
 from reconciler.testing import SimulatorHandle
 from tests.drivers.conftest import StartSimulator
 from tests.drivers.helpers import driver_for
