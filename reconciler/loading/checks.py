@@ -1,0 +1,190 @@
+"""One config file checked on its own: YAML, schema and catalog, into a :class:`FileResult`.
+
+Used by :mod:`reconciler.loading.repos`, which runs these checks for every file
+(or takes a cached result for an unchanged blob) and then the cross-file rules.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any, Literal
+
+from pydantic import TypeAdapter, ValidationError
+
+from reconciler.loading import catalogs, yamlfiles
+from reconciler.loading.problems import Problem, problems_from_validation
+from reconciler.loading.sources import Source, SourceError
+from reconciler.model.catalogs import Catalog, describe
+from reconciler.model.diagnostics import Diagnostic
+from reconciler.model.files import GatewayEntry, GatewaysFile, ProfileFile
+from reconciler.model.parameters import check_block
+
+FileKind = Literal["profile", "gateways", "catalog"]
+
+_ENTRY = TypeAdapter(GatewayEntry)
+
+
+@dataclass
+class FileResult:
+    """What one file contributed: its parsed content and its (unlocated) problems."""
+
+    path: str
+    kind: FileKind
+    profile: ProfileFile | None = None
+    entries: list[tuple[int, GatewayEntry]] = field(default_factory=list)
+    catalog: catalogs.CatalogFile | None = None
+    broken_ids: list[tuple[int, str]] = field(default_factory=list)
+
+    @functools.cached_property
+    def entry_tuple(self) -> tuple[GatewayEntry, ...]:
+        """The valid entries; one tuple per result, so unchanged files compare by identity."""
+        return tuple(entry for _, entry in self.entries)
+
+    """Ids of entries that failed validation, still checked for duplicates."""
+    problems: list[Problem] = field(default_factory=list)
+    located: list[Diagnostic] = field(default_factory=list)
+    """Problems whose position is already known (YAML syntax errors, unreadable files)."""
+
+
+FileCache = dict[tuple[str, str, int], FileResult]
+"""(path, blob id, catalog id) -> result; valid as long as the blob and the catalog are unchanged."""
+
+
+def read_document(source: Source, path: str) -> tuple[Any, Diagnostic | None]:
+    """Bytes -> plain values; a file that is not acceptable YAML gives a located diagnostic."""
+    try:
+        text = yamlfiles.decode(source.read(path))
+        root = yamlfiles.compose(text)
+        return (yamlfiles.construct(root) if root is not None else None), None
+    except SourceError as exc:
+        return None, Diagnostic(path, 1, 1, "source", str(exc))
+    except yamlfiles.YamlError as exc:
+        return None, Diagnostic(path, exc.line, exc.column, exc.code, exc.message)
+
+
+def _expect_mapping(data: Any, what: str) -> Problem | None:
+    if data is None:
+        return Problem((), "empty", f"empty file: expected {what}")
+    if not isinstance(data, dict):
+        return Problem((), "type", f"expected {what}, got {describe(data)}")
+    return None
+
+
+def _check_blocks(
+    catalog: Catalog, gateway_type: Any, block: Any, prefix: tuple[str | int, ...], label: str = ""
+) -> list[Problem]:
+    """Catalog checks of a raw block, run even when the rest of its file or entry is broken."""
+    if (
+        not isinstance(gateway_type, str)
+        or gateway_type not in catalog.types
+        or not isinstance(block, dict)
+    ):
+        return []  # the schema check reports these
+    return [
+        Problem((*prefix, *f.path), f.code, f"{label}{f.message}", f.at_key)
+        for f in check_block(catalog, gateway_type, block)
+    ]
+
+
+def check_profile(path: str, data: Any, catalog: Catalog) -> FileResult:
+    """One ``profiles.d`` file: schema, name equals stem, parameter blocks against the catalog."""
+    result = FileResult(path, "profile")
+    shape = _expect_mapping(data, "a profile mapping with 'name' and 'parameters'")
+    if shape is not None:
+        result.problems.append(shape)
+        return result
+    try:
+        result.profile = ProfileFile.model_validate(data)
+    except ValidationError as exc:
+        result.problems.extend(problems_from_validation(exc, ProfileFile))
+    stem = PurePosixPath(path).stem
+    name = data.get("name")
+    if isinstance(name, str) and name != stem:
+        result.problems.append(
+            Problem(
+                ("name",),
+                "name-mismatch",
+                f"profile name '{name}' must equal the file name '{stem}'",
+            )
+        )
+        result.profile = None
+    parameters = data.get("parameters")
+    if isinstance(parameters, dict):
+        for gateway_type, block in parameters.items():
+            result.problems.extend(
+                _check_blocks(catalog, gateway_type, block, ("parameters", gateway_type))
+            )
+    if result.problems:
+        result.profile = None
+    return result
+
+
+def check_gateways(path: str, data: Any, catalog: Catalog) -> FileResult:
+    """One ``gateways.d`` file: schema of every entry, subsettings against the catalog."""
+    result = FileResult(path, "gateways")
+    shape = _expect_mapping(data, "a mapping with the key 'gateways' holding a list of gateways")
+    if shape is not None:
+        result.problems.append(shape)
+        return result
+    try:
+        result.entries = list(enumerate(GatewaysFile.model_validate(data).gateways))
+    except ValidationError as exc:
+        # Validate entry by entry so that one broken entry hides neither the
+        # others' problems nor their ids from the cross-file checks.
+        items = data.get("gateways")
+        if not isinstance(items, list):
+            result.problems.extend(problems_from_validation(exc, GatewaysFile))
+            return result
+        result.problems.extend(
+            Problem(
+                (k,), "unknown-key", f"unknown key '{k}'; expected one of: gateways", at_key=True
+            )
+            for k in data
+            if k != "gateways"
+        )
+        for index, item in enumerate(items):
+            try:
+                result.entries.append((index, _ENTRY.validate_python(item)))
+            except ValidationError as entry_exc:
+                result.problems.extend(
+                    problems_from_validation(entry_exc, GatewayEntry, ("gateways", index))
+                )
+                if isinstance(item, dict):
+                    if isinstance(item.get("id"), str):
+                        result.broken_ids.append((index, item["id"]))
+                    label = f"gateway {item.get('id')}: "
+                    result.problems.extend(
+                        _check_blocks(
+                            catalog,
+                            item.get("type"),
+                            item.get("subsettings"),
+                            ("gateways", index, "subsettings"),
+                            label,
+                        )
+                    )
+    for index, entry in result.entries:
+        if entry.subsettings:
+            result.problems.extend(
+                _check_blocks(
+                    catalog,
+                    entry.type,
+                    entry.subsettings,
+                    ("gateways", index, "subsettings"),
+                    f"gateway {entry.id}: ",
+                )
+            )
+    return result
+
+
+def check_catalog(path: str, data: Any) -> FileResult:
+    result = FileResult(path, "catalog")
+    shape = _expect_mapping(data, "a mapping with 'type' and 'parameters'")
+    if shape is not None:
+        result.problems.append(shape)
+        return result
+    parsed = catalogs.parse_catalog_file(data)
+    result.catalog = parsed.parsed
+    result.problems.extend(parsed.problems)
+    return result
