@@ -313,7 +313,7 @@ def _check_depth(text: str) -> None:
                     )
             elif name in ("MappingEndEvent", "SequenceEndEvent"):
                 depth -= 1
-    except MarkedYAMLError:
+    except YAMLError:
         # Not YAML at all: composing reports it with its position.
         return
     finally:
