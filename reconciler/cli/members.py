@@ -1,10 +1,11 @@
-"""The members table for people and tools: grouped per profile, counts on top.
+"""The members table for people and tools: printing a :class:`~reconciler.members.listing.Listing`.
 
-``reconciler status`` and ``reconciler search`` build a :class:`View` from the
-rows of :func:`reconciler.members.search.members` and print it with
-:func:`echo`: ``rich`` tables on a terminal, plain aligned text otherwise (no
-ANSI codes in a pipe or a file), or :func:`as_json`.  Secrets are never shown:
-:func:`~reconciler.members.search.members` has already masked them.
+``reconciler status`` and ``reconciler search`` get a listing from
+:func:`reconciler.members.listing.listing` (which members, grouped and
+counted) and print it with :func:`echo`: ``rich`` tables on a terminal, plain
+aligned text otherwise (no ANSI codes in a pipe or a file), or :func:`as_json`.
+Presentation only; secrets were masked when the rows were built
+(:func:`reconciler.members.rows.members`).
 
 JSON schema (``format_version`` 1), stable for tools::
 
@@ -26,15 +27,15 @@ JSON schema (``format_version`` 1), stable for tools::
       "notes": [str]                # what could not be known (no inventory, no store, ...)
     }
 
-Every key is always present; counts carry every status, zero included.
+Every key is always present; counts carry every status, zero included.  The
+member objects are :func:`reconciler.members.rows.member_json`, the same as
+report.json's gateways.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import click
@@ -43,10 +44,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from reconciler.members import search
-from reconciler.members.search import Member, ProfileCounts
+from reconciler.members.counts import STATUS_KEYS, ProfileCounts
+from reconciler.members.listing import NO_PROFILE, Listing, grouped, listing_json
+from reconciler.members.query import QueryError
+from reconciler.members.rows import NO_STATUS, Member, utc_text, value_text
 
-NO_PROFILE = "(no profile)"
 EMPTY = "-"
 STATUS_STYLES = {
     "Initial": "blue",
@@ -55,84 +57,23 @@ STATUS_STYLES = {
     "Accepted": "green",
     "Declined": "bold red",
     "Mismatch": "bold yellow",
-    search.NO_STATUS: "dim",
+    NO_STATUS: "dim",
 }
-
-
-@dataclass(frozen=True)
-class View:
-    """The members to list, their counts per profile, and what could not be known."""
-
-    rows: Sequence[Member]
-    groups: Sequence[ProfileCounts]
-    total: int
-    query: str | None = None
-    notes: Sequence[str] = field(default_factory=tuple)
-
-
-def view(
-    rows: Sequence[Member],
-    *,
-    total: int,
-    profiles: Iterable[str] = (),
-    query: str | None = None,
-    notes: Sequence[str] = (),
-) -> View:
-    """``profiles`` are listed even when none of ``rows`` belongs to them."""
-    return View(rows, search.count_by_profile(rows, profiles=profiles), total, query, notes)
 
 
 # --- JSON ------------------------------------------------------------------------------------
 
 
-def as_json(v: View) -> dict[str, Any]:
-    return {
-        "format_version": 1,
-        "query": v.query,
-        "total": v.total,
-        "matched": len(v.rows),
-        "statuses": search.count_statuses(v.rows),
-        "profiles": {
-            g.profile or NO_PROFILE: {"members": g.members, "statuses": dict(g.statuses)}
-            for g in v.groups
-        },
-        "members": [member_json(m) for m in v.rows],
-        "notes": list(v.notes),
-    }
-
-
-def member_json(m: Member) -> dict[str, Any]:
-    return {
-        "id": m.gateway_id,
-        "profile": m.profile,
-        "type": m.type,
-        "firmware": m.firmware,
-        "status": m.status.value if m.status is not None else None,
-        "reason": m.reason,
-        "station_ids": list(m.station_ids),
-        "port_ids": list(m.port_ids),
-        "provider": m.provider,
-        "address": m.address,
-        "owner": m.owner,
-        "subsettings": dict(m.subsettings),
-        "labels": dict(m.labels),
-        "skipped": list(m.skipped),
-        "updated_at": timestamp(m.updated_at),
-        "declared": m.declared,
-    }
-
-
-def timestamp(at: float | None) -> str | None:
-    if at is None:
-        return None
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def as_json(v: Listing, notes: Sequence[str] = ()) -> dict[str, Any]:
+    """The document of the module docstring; ``notes`` (what could not be known) come first."""
+    return {"format_version": 1, **listing_json(v), "notes": [*notes, *v.notes]}
 
 
 # --- text ------------------------------------------------------------------------------------
 
 
-def summary_line(v: View) -> str:
-    counts = status_counts(search.count_statuses(v.rows))
+def summary_line(v: Listing) -> str:
+    counts = status_counts(v.statuses)
     if v.query is None:
         profiles = sum(1 for g in v.groups if g.profile is not None)
         head = f"{v.total} gateways in {profiles} profiles"
@@ -141,15 +82,13 @@ def summary_line(v: View) -> str:
     return f"{head}: {counts}" if counts else head
 
 
-def status_counts(statuses: Any) -> str:
+def status_counts(statuses: Mapping[str, int]) -> str:
     """``"4 Accepted, 1 Mismatch, 2 no status"``: the non-zero counts, in lifecycle order."""
-    return ", ".join(
-        f"{statuses[key]} {status_label(key)}" for key in search.STATUS_KEYS if statuses[key]
-    )
+    return ", ".join(f"{statuses[key]} {status_label(key)}" for key in STATUS_KEYS if statuses[key])
 
 
 def status_label(key: str) -> str:
-    return "no status" if key == search.NO_STATUS else key
+    return "no status" if key == NO_STATUS else key
 
 
 def columns(wide: bool) -> list[str]:
@@ -172,15 +111,15 @@ def cells(m: Member, wide: bool, *, joiner: str = ", ") -> list[str]:
     ]
     row += [m.address, m.owner] if wide else []
     row += [
-        joiner.join(f"{k}={search.value_text(v)}" for k, v in m.subsettings.items()),
+        joiner.join(f"{k}={value_text(v)}" for k, v in m.subsettings.items()),
         status_text(m),
     ]
-    row += [m.reason, timestamp(m.updated_at) or ""] if wide else []
+    row += [m.reason, utc_text(m.updated_at) or ""] if wide else []
     return [cell or EMPTY for cell in row]
 
 
 def status_text(m: Member) -> str:
-    text = m.status.value if m.status is not None else status_label(search.NO_STATUS)
+    text = m.status.value if m.status is not None else status_label(NO_STATUS)
     return text if m.declared else f"{text} (entry removed)"
 
 
@@ -190,18 +129,11 @@ def group_heading(g: ProfileCounts) -> str:
     return f"{g.profile or NO_PROFILE}: {g.members} {noun}" + (f" ({counts})" if counts else "")
 
 
-def _counts_header(v: View) -> list[str]:
-    return [key for key in search.STATUS_KEYS if any(g.statuses[key] for g in v.groups)]
+def _counts_header(v: Listing) -> list[str]:
+    return [key for key in STATUS_KEYS if any(g.statuses[key] for g in v.groups)]
 
 
-def _grouped(v: View) -> list[tuple[ProfileCounts, list[Member]]]:
-    by_profile: dict[str | None, list[Member]] = {}
-    for m in v.rows:
-        by_profile.setdefault(m.profile, []).append(m)
-    return [(g, by_profile.get(g.profile, [])) for g in v.groups]
-
-
-def text(v: View, *, wide: bool = False) -> str:
+def text(v: Listing, *, wide: bool = False) -> str:
     """Plain aligned text: the summary, counts per profile, then each profile's members."""
     lines = [summary_line(v)]
     if not v.groups:
@@ -216,7 +148,7 @@ def text(v: View, *, wide: bool = False) -> str:
         numeric=range(1, 2 + len(keys)),
     )
     lines += ["", *counts]
-    for g, rows in _grouped(v):
+    for g, rows in grouped(v):
         if rows:
             lines += ["", group_heading(g)]
             lines += aligned(columns(wide), [cells(m, wide) for m in rows])
@@ -241,7 +173,7 @@ def aligned(
 # --- terminal --------------------------------------------------------------------------------
 
 
-def rich_print(v: View, console: Console, *, wide: bool = False) -> None:
+def rich_print(v: Listing, console: Console, *, wide: bool = False) -> None:
     """The same content as :func:`text`, as ``rich`` tables with statuses in colour."""
     console.print(Text(summary_line(v), style="bold"))
     if not v.groups:
@@ -259,7 +191,7 @@ def rich_print(v: View, console: Console, *, wide: bool = False) -> None:
             *(str(g.statuses[k]) if g.statuses[k] else "" for k in keys),
         )
     console.print(counts)
-    for g, rows in _grouped(v):
+    for g, rows in grouped(v):
         if not rows:
             continue
         table = Table(
@@ -277,21 +209,21 @@ def rich_print(v: View, console: Console, *, wide: bool = False) -> None:
         console.print(table)
 
 
-def echo(v: View, *, output_format: str, wide: bool) -> None:
+def echo(v: Listing, *, notes: Sequence[str] = (), output_format: str, wide: bool) -> None:
     """Print ``v`` to stdout; in text, the notes go to stderr so a pipe gets only the table."""
     if output_format == "json":
-        click.echo(json.dumps(as_json(v), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(as_json(v, notes), indent=2, ensure_ascii=False))
         return
     console = Console()
     if console.is_terminal:
         rich_print(v, console, wide=wide)
     else:
         click.echo(text(v, wide=wide), nl=False)
-    for note in v.notes:
+    for note in [*notes, *v.notes]:
         click.echo(f"note: {note}", err=True)
 
 
-def query_error(exc: search.QueryError) -> str:
+def query_error(exc: QueryError) -> str:
     """A malformed query for people: the message, the query, and a caret under the trouble."""
     return (
         f"reconciler: bad query at column {exc.position + 1}: {exc.message}\n"

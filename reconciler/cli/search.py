@@ -1,8 +1,10 @@
 """``reconciler search QUERY [REPO]``: Magic Search over the members; prints the matches.
 
-The query language is documented in :mod:`reconciler.members.search` and
-``docs/search.md``.  Inputs as for ``reconciler status`` (:mod:`reconciler.cli.inputs`);
-the output is the same members table (:mod:`reconciler.cli.members`).
+The query language is documented in :mod:`reconciler.members.query`,
+:mod:`reconciler.members.matching` and ``docs/search.md``.  Inputs as for
+``reconciler status`` (:mod:`reconciler.cli.inputs`); the matches are
+:func:`reconciler.members.listing.listing`, the daemon's ``GET /api/v1/members``
+finds the same; the output is the same members table (:mod:`reconciler.cli.members`).
 
 Exit codes, as grep's: 0 at least one gateway matches; 1 none matches;
 2 a malformed query (the message points at the column), a usage error, or an
@@ -17,7 +19,8 @@ from pathlib import Path
 import click
 
 from reconciler.cli import inputs, members
-from reconciler.members import search
+from reconciler.members.listing import listing
+from reconciler.members.query import QueryError, parse
 
 
 class _SearchCommand(click.Command):
@@ -68,8 +71,8 @@ def command(
     Exit 0 when something matches, 1 when nothing does, 2 on errors.
     """
     try:
-        parsed = search.parse(query)
-    except search.QueryError as exc:
+        parsed = parse(query)
+    except QueryError as exc:
         click.echo(members.query_error(exc), err=True)
         sys.exit(2)
     if not repo.is_dir():
@@ -83,7 +86,6 @@ def command(
     except inputs.InputError as exc:
         click.echo(f"reconciler: {exc}", err=True)
         sys.exit(2)
-    rows = search.select(parsed, fleet.members)
-    v = members.view(rows, total=len(fleet.members), query=query, notes=fleet.notes)
-    members.echo(v, output_format=output_format, wide=wide)
-    sys.exit(0 if rows else 1)
+    v = listing(fleet.members, query=parsed, profiles=fleet.repo.profiles)
+    members.echo(v, notes=fleet.notes, output_format=output_format, wide=wide)
+    sys.exit(0 if v.rows else 1)

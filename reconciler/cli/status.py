@@ -1,8 +1,9 @@
-"""``reconciler status [REPO]``: the members table (DESIGN.md section 1), per profile, counts on top.
+"""``reconciler status [REPO]``: the members table, per profile, counts on top.
 
 Joins the declarations of REPO's working tree, the rollout statuses of
 ``--state DB`` and the head-end's inventory (``--inventory FILE`` or
-``--headend URL``) through :mod:`reconciler.cli.inputs`; prints with
+``--headend URL``) through :mod:`reconciler.cli.inputs`; what to list is
+:func:`reconciler.members.listing.listing`; prints with
 :mod:`reconciler.cli.members`.  Read-only.  ``--profile P`` and ``--query Q``
 narrow the list (both given: a member must match both).
 
@@ -18,7 +19,9 @@ from pathlib import Path
 import click
 
 from reconciler.cli import inputs, members
-from reconciler.members import search
+from reconciler.errors import UnknownProfileError
+from reconciler.members.listing import listing
+from reconciler.members.query import QueryError, parse
 
 
 @click.command("status")
@@ -55,8 +58,8 @@ def command(
     if inventory_path is not None and headend_url is not None:
         raise click.UsageError("--inventory and --headend are alternatives: give one")
     try:
-        parsed = search.parse(query or "")
-    except search.QueryError as exc:
+        parsed = parse(query) if query is not None else None
+    except QueryError as exc:
         click.echo(members.query_error(exc), err=True)
         sys.exit(2)
     try:
@@ -66,24 +69,11 @@ def command(
     except inputs.InputError as exc:
         click.echo(f"reconciler: {exc}", err=True)
         sys.exit(1)
-    rows, shown_query = fleet.members, query
-    profiles: list[str] = sorted(fleet.repo.profiles)
-    if profile is not None:
-        if profile not in fleet.repo.profiles and profile != "none":
-            raise click.UsageError(
-                f"no profile '{profile}' in {repo}; profiles: {', '.join(profiles) or 'none'}"
-            )
-        rows = search.select(search.parse(f"profile:{profile}"), rows)
-        profiles = [profile] if profile != "none" else []
-        shown_query = " ".join(filter(None, [f"profile:{profile}", query]))
-    if parsed.terms:
-        rows = search.select(parsed, rows)
-        profiles = []
-    v = members.view(
-        rows,
-        total=len(fleet.members),
-        profiles=profiles,
-        query=shown_query,
-        notes=fleet.notes,
-    )
-    members.echo(v, output_format=output_format, wide=wide)
+    try:
+        v = listing(fleet.members, query=parsed, profile=profile, profiles=fleet.repo.profiles)
+    except UnknownProfileError as exc:
+        listed = ", ".join(exc.profiles) or "none"
+        raise click.UsageError(
+            f"no profile '{exc.profile}' in {repo}; profiles: {listed}"
+        ) from None
+    members.echo(v, notes=fleet.notes, output_format=output_format, wide=wide)

@@ -2,11 +2,16 @@
 
 Called by :func:`reconciler.daemon.reports.write`; served at ``GET /``.  The
 profile overview (members and counts per status), then a members table per
-profile whose address and owner expand (``<details>``), and a search box that
-filters rows in the browser like ``reconciler search``: free words match any
-field, ``field:value`` one field (``type:LSX status:mismatch owner:stadtwerke``),
-``firmware:<2.0.0`` / ``>`` compare versions, a leading ``-`` negates.  Every
-value is escaped with :func:`html.escape`; the report carries no secrets.
+profile whose address and owner expand (``<details>``), and a search box.
+
+The search box does not interpret queries: it asks the daemon
+(``GET api/v1/members?q=...``, 250 ms after the last keystroke; an answer to
+an older query is dropped) and shows the matches the server found, 200 at a
+time with "more", or the server's message for a malformed query.  So it finds
+exactly what ``reconciler search`` finds.  Opened as a file, without the
+daemon, the page says that searching needs it.  Every value is escaped with
+:func:`html.escape` (server side) or set as text (``textContent``, in the
+browser); the report carries no secrets.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
-from reconciler.members.search import STATUS_KEYS, value_text
+from reconciler.members.counts import STATUS_KEYS
+from reconciler.members.rows import value_text
 
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
@@ -25,30 +31,48 @@ th{background:#f3f3f3}td.n{text-align:right}
 .bad{color:#a00;font-weight:bold}.ok{color:#060}
 .s-Accepted{color:#060}.s-Declined,.s-Mismatch{color:#a00;font-weight:bold}.s-Requested,.s-Sent,.s-Initial{color:#a60}
 #q{width:40em;max-width:95%;padding:4px;font:inherit}
+#matches.bad{white-space:pre-wrap}
 details summary{cursor:pointer}
 """
 
 SCRIPT = """
 (function(){
-var q=document.getElementById('q'),info=document.getElementById('matches');
-var rows=[].slice.call(document.querySelectorAll('tr.gw'));
-var FIELDS=['id','type','firmware','profile','status','provider','address','owner','station','port','label','subsetting'];
-var ALIAS={failed:'declined',active:'requested sent'};
-function ver(s){return s.split('.').map(function(x){return parseInt(x,10)||0})}
-function cmp(a,b){a=ver(a);b=ver(b);for(var i=0;i<Math.max(a.length,b.length);i++){var d=(a[i]||0)-(b[i]||0);if(d)return d<0?-1:1}return 0}
-function words(t){var out=[],re=/(-?)(?:([a-z]+):)?("([^"]*)"|\\S+)/gi,m;while((m=re.exec(t))){var v=m[4]!==undefined?m[4]:m[3];out.push({neg:m[1]==='-',field:m[2]?m[2].toLowerCase():null,value:v.toLowerCase()})}return out}
-function test(row,w){
- if(!w.field){return row.dataset.all.indexOf(w.value)>=0}
- if(FIELDS.indexOf(w.field)<0)return false;
- var have=(row.dataset[w.field]||'');
- if(w.field==='firmware'&&/^[<>]=?/.test(w.value)){var op=w.value.match(/^[<>]=?/)[0],v=w.value.slice(op.length);if(!have)return false;var c=cmp(have,v);return op==='<'?c<0:op==='<='?c<=0:op==='>'?c>0:c>=0}
- if(w.field==='status'){var want=(ALIAS[w.value]||w.value).split(' ');return want.indexOf(have)>=0}
- if(w.field==='type'||w.field==='id')return have===w.value||(w.field==='id'&&have.indexOf(w.value)>=0);
- return have.indexOf(w.value)>=0}
-function run(){var ws=words(q.value),n=0;rows.forEach(function(r){var ok=ws.every(function(w){return test(r,w)!==w.neg});r.hidden=!ok;if(ok)n++});
- document.querySelectorAll('section.members').forEach(function(s){s.hidden=!s.querySelector('tr.gw:not([hidden])')});
- info.textContent=q.value?n+' of '+rows.length+' gateways match':rows.length+' gateways'}
-q.addEventListener('input',run);run();
+var q=document.getElementById('q'),info=document.getElementById('matches'),
+ notes=document.getElementById('notes'),results=document.getElementById('results'),
+ body=document.getElementById('results-body'),more=document.getElementById('more'),
+ sections=[].slice.call(document.querySelectorAll('section.members'));
+var WAIT=250,PER_PAGE=200,ALL=info.textContent,timer=null,asked=0,page=1,shown=0;
+function text(v){return Array.isArray(v)?v.map(text).join(','):String(v)}
+function cell(tr,value,cls){var td=document.createElement('td');td.textContent=value;if(cls)td.className=cls;tr.appendChild(td);return td}
+function row(m){
+ var tr=document.createElement('tr'),status=m.status||'-';tr.className='gw';
+ [m.id,m.profile||'(no profile)',m.type,m.firmware||'?',m.station_ids.join(', '),m.port_ids.join(', '),m.provider].forEach(function(v){cell(tr,v)});
+ cell(tr,status,'s-'+status);cell(tr,m.reason);
+ cell(tr,Object.keys(m.subsettings).map(function(k){return k+'='+text(m.subsettings[k])}).join(', '));
+ cell(tr,m.skipped.join('; '));cell(tr,m.updated_at||'');
+ var labels=Object.keys(m.labels).map(function(k){return k+'='+m.labels[k]}).join(' ');
+ cell(tr,[m.address,m.owner].concat(labels?['labels: '+labels]:[]).join(' / '));
+ body.appendChild(tr)}
+function filtered(on){sections.forEach(function(s){s.hidden=on});results.hidden=!on}
+function say(message,bad){info.textContent=message;info.className=bad?'bad':''}
+function answer(r){return r.json().then(function(d){return {ok:r.ok,d:d}})}
+function ask(query,p){
+ var mine=++asked,url=new URL('api/v1/members',location.href);
+ url.searchParams.set('q',query);url.searchParams.set('page',p);url.searchParams.set('per_page',PER_PAGE);
+ return fetch(url).then(answer).then(function(a){
+  if(mine!==asked)return;
+  if(!a.ok){say(a.d.error,true);return}
+  if(p===1){body.textContent='';shown=0}
+  page=p;a.d.members.forEach(row);shown+=a.d.members.length;
+  notes.textContent=a.d.notes.join('; ');filtered(true);
+  say(a.d.matched+' of '+a.d.total+' gateways match',false);more.hidden=shown>=a.d.matched;
+ }).catch(function(){if(mine===asked)say('searching needs the daemon: open this page at its HTTP address',true)})}
+function run(){
+ clearTimeout(timer);var query=q.value.trim();
+ if(!query){++asked;filtered(false);notes.textContent='';say(ALL,false);return}
+ timer=setTimeout(function(){ask(query,1)},WAIT)}
+q.addEventListener('input',run);
+more.addEventListener('click',function(){ask(q.value.trim(),page+1)});
 })();
 """
 
@@ -75,8 +99,10 @@ def html(report: Mapping[str, Any]) -> str:
     out.append(
         '<h2>Members</h2><p><input id="q" type="search" autocomplete="off" '
         'placeholder="Search: free words, or field:value, e.g. type:LSX status:mismatch owner:stadtwerke" '
-        'aria-label="Search gateways"> <span id="matches"></span></p>'
+        f'aria-label="Search gateways"> <span id="matches">{len(report["gateways"])} gateways</span> '
+        '<small id="notes"></small></p>'
     )
+    out.append(_results())
     by_profile: dict[str | None, list[Mapping[str, Any]]] = {}
     for g in report["gateways"]:
         by_profile.setdefault(g["profile"], []).append(g)
@@ -146,6 +172,17 @@ def _overview(report: Mapping[str, Any]) -> str:
     )
 
 
+def _results() -> str:
+    """The table the search box fills with the server's matches (hidden until a query is typed)."""
+    return (
+        '<section id="results" hidden><table><thead><tr><th>gateway</th><th>profile</th>'
+        "<th>type</th><th>firmware</th><th>stations</th><th>ports</th><th>provider</th>"
+        "<th>status</th><th>reason</th><th>subsettings</th><th>skipped</th><th>updated</th>"
+        '<th>address / owner</th></tr></thead><tbody id="results-body"></tbody></table>'
+        '<button id="more" type="button" hidden>more</button></section>'
+    )
+
+
 def _members(name: str | None, gateways: list[Mapping[str, Any]]) -> str:
     title = escape(name) if name else "(no profile)"
     anchor = f' id="p-{escape(name)}"' if name else ""
@@ -164,26 +201,9 @@ def _members(name: str | None, gateways: list[Mapping[str, Any]]) -> str:
 def _row(g: Mapping[str, Any]) -> str:
     subsettings = ", ".join(f"{k}={value_text(v)}" for k, v in g["subsettings"].items())
     labels = " ".join(f"{k}={v}" for k, v in g["labels"].items())
-    fields = {
-        "id": g["id"],
-        "type": g["type"],
-        "firmware": g["firmware"] or "",
-        "profile": g["profile"] or "",
-        "status": g["status"] or "none",
-        "provider": g["provider"],
-        "address": g["address"],
-        "owner": g["owner"],
-        "station": " ".join(g["station_ids"]),
-        "port": " ".join(g["port_ids"]),
-        "label": labels,
-        "subsetting": subsettings,
-    }
-    data = " ".join(f'data-{k}="{escape(v.lower())}"' for k, v in fields.items())
-    everything = escape(" ".join(fields.values()).lower())
     status = g["status"] or "-"
     return (
-        f'<tr class="gw" {data} data-all="{everything}">'
-        f"<td>{escape(g['id'])}</td><td>{escape(g['type'])}</td>"
+        f'<tr class="gw"><td>{escape(g["id"])}</td><td>{escape(g["type"])}</td>'
         f"<td>{escape(g['firmware'] or '?')}</td>"
         f"<td>{escape(', '.join(g['station_ids']))}</td><td>{escape(', '.join(g['port_ids']))}</td>"
         f"<td>{escape(g['provider'])}</td>"

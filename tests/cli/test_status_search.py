@@ -21,7 +21,8 @@ from reconciler.cli import cli, members
 from reconciler.loading.inventories import read_inventory
 from reconciler.loading.repos import load_repo
 from reconciler.loading.sources import DirectorySource
-from reconciler.members import search
+from reconciler.members.listing import listing
+from reconciler.members.rows import members as member_rows
 from reconciler.model.state import AppliedGateway, Status
 from reconciler.store.sqlite import SQLiteStore
 from reconciler.testing import running_simulator
@@ -116,7 +117,7 @@ def test_status_counts_members_and_statuses_per_profile_on_top(store: Path) -> N
     assert rows["(no"] == ["profile)", "5", "1", "0", "0", "0", "4"]
 
 
-def test_status_lists_the_seed_columns_per_profile(store: Path) -> None:
+def test_status_lists_each_profiles_members_with_their_columns(store: Path) -> None:
     _, out, _ = status(store)
     assert (
         "public-ac: 36 members (1 Sent, 1 Accepted, 1 Declined, 1 Mismatch, 32 no status)"
@@ -483,12 +484,10 @@ def test_piped_output_has_no_ansi_escapes(store: Path) -> None:
 def test_on_a_terminal_the_tables_are_rich_with_every_value_whole(store: Path) -> None:
     fleet_repo = load_repo(DirectorySource(EXAMPLE))
     with SQLiteStore(store, read_only=True) as db:
-        rows = search.members(fleet_repo, read_inventory(INVENTORY), db.applied())
+        rows = member_rows(fleet_repo, read_inventory(INVENTORY), db.applied())
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=True, width=250, color_system="standard")
-    members.rich_print(
-        members.view(rows, total=len(rows), profiles=fleet_repo.profiles), console, wide=True
-    )
+    members.rich_print(listing(rows, profiles=fleet_repo.profiles), console, wide=True)
     out = buffer.getvalue()
     assert "\x1b[" in out
     for gateway_id in ("LSG-004510", "LSX-000999", "ACCU-000011"):

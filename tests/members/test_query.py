@@ -1,42 +1,20 @@
-"""Magic Search: the query language over members, and the join that builds the members."""
+"""Magic Search: the query language (:mod:`reconciler.members.query`) and what it matches."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.loading.catalogs import shipped_catalog
-from reconciler.members import search
-from reconciler.members.search import Member, QueryError
-from reconciler.model.files import GatewayEntry
-from reconciler.model.inventory import InventoryGateway, Station
-from reconciler.model.repos import Repo
-from reconciler.model.state import AppliedGateway, Status
-
-
-def member(**overrides: Any) -> Member:
-    values: dict[str, Any] = {
-        "gateway_id": "LSX-000123",
-        "type": "LSX",
-        "firmware": "2.1.3",
-        "profile": "public-ac",
-        "status": Status.ACCEPTED,
-        "station_ids": ("CS-000123-1", "CS-000123-2"),
-        "port_ids": ("CS-000123-1-1", "CS-000123-2-1"),
-        "provider": "VoltPoint",
-        "address": "Bahnhofstr. 7, 44137 Dortmund",
-        "owner": "Parkhaus GmbH",
-        "subsettings": {"MaxChargingCurrent": 16, "FreeVendMode": False},
-        "labels": {"site": "dortmund-hbf", "level": "-1"},
-    }
-    return Member(**(values | overrides))
+from reconciler.members.matching import matches, select
+from reconciler.members.query import QueryError, parse
+from reconciler.members.rows import Member
+from reconciler.model.state import Status
+from tests.members.conftest import member
 
 
 def hits(query: str, m: Member | None = None) -> bool:
-    return search.parse(query)(m or member())
+    return matches(parse(query), m or member())
 
 
 # --- fields --------------------------------------------------------------------------------
@@ -96,7 +74,7 @@ def test_status_none_matches_gateways_the_store_does_not_know_yet() -> None:
         pytest.param(Status.SENT, "status:active", id="sent-is-active"),
     ],
 )
-def test_status_aliases_follow_the_seed(status: Status, query: str) -> None:
+def test_failed_and_active_stand_for_the_statuses_they_name(status: Status, query: str) -> None:
     assert hits(query, member(status=status))
     assert not hits(query, member(status=Status.ACCEPTED))
 
@@ -175,7 +153,7 @@ def test_quoted_words_keep_their_spaces_and_escapes() -> None:
 
 def test_a_quoted_word_with_a_colon_or_a_leading_dash_is_a_free_word() -> None:
     assert hits('"-1"')  # the label value -1
-    assert search.parse('"urn:x"').terms[0].field is None
+    assert parse('"urn:x"').terms[0].field is None
 
 
 def test_terms_are_and_ed() -> None:
@@ -191,13 +169,18 @@ def test_a_leading_dash_negates_a_term() -> None:
 
 
 def test_an_empty_query_matches_everything() -> None:
-    assert search.parse("  ").terms == ()
+    assert parse("  ").terms == ()
     assert hits("")
+
+
+def test_a_parsed_query_is_a_predicate_over_members() -> None:
+    rows = [member(gateway_id="a", type="LSG"), member(gateway_id="b")]
+    assert [m.gateway_id for m in filter(parse("-type:LSG"), rows)] == ["b"]
 
 
 def test_select_keeps_order() -> None:
     rows = [member(gateway_id=i, type=t) for i, t in (("b", "LSX"), ("a", "LSG"), ("c", "LSX"))]
-    assert [m.gateway_id for m in search.select(search.parse("type:LSX"), rows)] == ["b", "c"]
+    assert [m.gateway_id for m in select(parse("type:LSX"), rows)] == ["b", "c"]
 
 
 # --- errors --------------------------------------------------------------------------------
@@ -224,7 +207,7 @@ def test_a_malformed_query_names_the_position_and_what_was_expected(
     query: str, position: int, expected: str
 ) -> None:
     with pytest.raises(QueryError) as caught:
-        search.parse(query)
+        parse(query)
     assert caught.value.position == position
     assert expected in caught.value.message
     assert str(caught.value).startswith(f"column {position + 1}: ")
@@ -261,7 +244,7 @@ MEMBERS = st.builds(
 def test_any_text_either_parses_or_raises_a_query_error(text: str) -> None:
     position = 0
     try:
-        search.parse(text)
+        parse(text)
     except QueryError as exc:
         position = exc.position
     assert 0 <= position <= len(text)
@@ -281,104 +264,3 @@ def test_a_query_matches_when_every_term_does(terms: list[str], m: Member) -> No
 def test_any_owner_is_found_by_its_quoted_self(owner: str) -> None:
     quoted = '"' + owner.replace("\\", "\\\\").replace('"', '\\"') + '"'
     assert hits(f"owner:{quoted}", member(owner=owner))
-
-
-# --- members(): the join -------------------------------------------------------------------
-
-
-def repo_of(*entries: GatewayEntry) -> Repo:
-    return Repo(shipped_catalog(), gateways={e.id: e for e in entries})
-
-
-def test_members_join_declaration_inventory_and_store() -> None:
-    entry = GatewayEntry(
-        id="LSX-1",
-        type="LSX",
-        profile="public-ac",
-        subsettings={"charging": {"MaxChargingCurrent": 16}},
-        labels={"site": "x"},
-    )
-    known = InventoryGateway(
-        id="LSX-1",
-        type="LSX",
-        firmware="2.0.0",
-        provider="VoltPoint",
-        address="A",
-        owner="O",
-        stations=[Station(id="S1", ports=["P1", "P2"]), Station(id="S2", ports=["P3"])],
-    )
-    state = AppliedGateway(
-        "LSX-1", "LSX", "1.0.0", "public-ac", Status.DECLINED, reason="busy", updated_at=5.0
-    )
-    [m] = search.members(repo_of(entry), {"LSX-1": known}, {"LSX-1": state})
-    assert m == Member(
-        gateway_id="LSX-1",
-        type="LSX",
-        firmware="2.0.0",
-        profile="public-ac",
-        status=Status.DECLINED,
-        reason="busy",
-        station_ids=("S1", "S2"),
-        port_ids=("P1", "P2", "P3"),
-        provider="VoltPoint",
-        address="A",
-        owner="O",
-        subsettings={"MaxChargingCurrent": 16},
-        labels={"site": "x"},
-        updated_at=5.0,
-    )
-
-
-def test_without_inventory_the_firmware_is_the_one_the_store_recorded() -> None:
-    entry = GatewayEntry(id="LSX-1", type="LSX")
-    state = AppliedGateway("LSX-1", "LSX", "1.0.0", None, Status.ACCEPTED)
-    [m] = search.members(repo_of(entry), None, {"LSX-1": state})
-    assert (m.firmware, m.station_ids, m.status) == ("1.0.0", (), Status.ACCEPTED)
-
-
-def test_a_gateway_not_in_the_store_has_no_status_yet() -> None:
-    [m] = search.members(repo_of(GatewayEntry(id="LSX-1", type="LSX")), None, {})
-    assert (m.status, m.firmware, m.updated_at, m.status_key) == (None, None, None, "none")
-
-
-def test_gateways_only_the_store_knows_are_listed_as_not_declared() -> None:
-    state = AppliedGateway("LSX-9", "LSX", "1.0.0", "public-ac", Status.SENT)
-    rows = search.members(repo_of(GatewayEntry(id="LSX-1", type="LSX")), None, {"LSX-9": state})
-    assert [(m.gateway_id, m.declared, m.profile) for m in rows] == [
-        ("LSX-1", True, None),
-        ("LSX-9", False, None),
-    ]
-
-
-def test_secret_subsettings_are_masked() -> None:
-    entry = GatewayEntry(
-        id="LSX-1",
-        type="LSX",
-        subsettings={"backend": {"AuthorizationKey": {"secret": "gw_key"}}},
-    )
-    [m] = search.members(repo_of(entry), None, {})
-    assert m.subsettings == {"AuthorizationKey": "(secret)"}
-    assert not hits("gw_key", m)
-
-
-def test_counts_per_profile_list_every_status_and_empty_profiles() -> None:
-    rows = [
-        member(gateway_id="a", status=Status.ACCEPTED),
-        member(gateway_id="b", status=Status.MISMATCH),
-        member(gateway_id="c", profile=None, status=None),
-    ]
-    counts = search.count_by_profile(rows, profiles=["canary", "public-ac"])
-    assert [(c.profile, c.members) for c in counts] == [
-        ("canary", 0),
-        ("public-ac", 2),
-        (None, 1),
-    ]
-    assert counts[1].statuses == {
-        "Initial": 0,
-        "Requested": 0,
-        "Sent": 0,
-        "Accepted": 1,
-        "Declined": 0,
-        "Mismatch": 1,
-        "none": 0,
-    }
