@@ -12,11 +12,8 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from reconciler.errors import MissingSecretError as MissingSecretError
 from reconciler.plan.values import is_secret
-
-
-class MissingSecretError(Exception):
-    """A secret a job needs is not provided; the gateway is Declined with this reason."""
 
 
 def idempotency_key(

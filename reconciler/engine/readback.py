@@ -3,15 +3,20 @@
 A head-end may report ``"900"`` for an integer 900 or ``"true"`` for a
 boolean; values are compared after converting the live one to the key's
 catalog type.  Secrets are write-only (never read back), so they are not
-compared.  Pure functions; the engine does the reading.
+compared.  Pure functions: the runner (:mod:`reconciler.engine.runner`) reads
+the live configurations and hands them to :func:`compare`, after each accepted
+job and for :meth:`~reconciler.engine.rollouts.Engine.read_back`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from reconciler.model.catalogs import ParameterSpec
+from reconciler.drivers.base import LiveConfig
+from reconciler.model.catalogs import Catalog, ParameterSpec, parse_version
+from reconciler.model.state import AppliedGateway, Status
 from reconciler.plan.values import is_secret
 
 MISSING = "(missing)"
@@ -63,3 +68,50 @@ def differences(
         if not same:
             drift[key] = live[key]
     return drift
+
+
+def compare(
+    states: Sequence[AppliedGateway],
+    live: Mapping[str, LiveConfig],
+    catalog: Catalog,
+    now: float,
+) -> tuple[list[AppliedGateway], list[str]]:
+    """Accepted (or Mismatch) states against live configurations: ``(changed, mismatched)``.
+
+    ``changed`` are the states to write: newly in Mismatch (or with other
+    differing keys), and Mismatch members whose live values returned to the
+    accepted ones (Accepted again).  ``mismatched`` are the ids that differ
+    now.  Gateways without a live configuration are left alone.
+    """
+    changed: list[AppliedGateway] = []
+    mismatched: list[str] = []
+    for state in states:
+        config = live.get(state.gateway_id)
+        if config is None:
+            continue
+        version = parse_version(config.firmware)
+        syntax = catalog.for_gateway(state.type, version) if version else {}
+        drift = differences(state.accepted, config.parameters, syntax)
+        if drift:
+            mismatched.append(state.gateway_id)
+            if state.status is not Status.MISMATCH or dict(state.mismatch) != drift:
+                keys = ", ".join(sorted(drift))
+                changed.append(
+                    replace(
+                        state,
+                        status=Status.MISMATCH,
+                        mismatch=drift,
+                        updated_at=now,
+                        reason=f"live configuration differs: {keys}",
+                    )
+                )
+        elif state.status is Status.MISMATCH:
+            changed.append(
+                replace(state, status=Status.ACCEPTED, mismatch={}, reason="", updated_at=now)
+            )
+    return changed, mismatched
+
+
+def reapply_values(state: AppliedGateway) -> dict[str, Any]:
+    """What pushing a Mismatch member again sends: the accepted values of the differing keys."""
+    return {k: state.accepted[k] for k in state.mismatch if k in state.accepted}

@@ -1,25 +1,15 @@
-"""Builders for tests and benchmarks: config repositories on disk, synthetic fleets, a simulator.
+"""Config repositories and inventories for tests and benchmarks: files on disk, synthetic fleets.
 
-Shipped in the package (like ``structlog.testing``) so that tests, benchmarks
-and the demo share one way to make repositories.  Nothing in the product
-imports it.
+Used by the tests of every layer, the benchmarks and the simulator's fleets
+(re-exported by :mod:`reconciler.testing`).  Nothing in the product imports it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import random
-import subprocess
-import sys
 import textwrap
-import threading
-import time
-import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from reconciler.headends.fleet import FIRMWARE_RELEASES
 
@@ -140,7 +130,7 @@ FIRMWARE = FIRMWARE_RELEASES
 
 
 def inventory_item(gateway_id: str, gateway_type: str, rng: random.Random) -> dict[str, object]:
-    """A GATEWAY object (DESIGN.md section 6) with plausible, seed-determined facts."""
+    """A GATEWAY object as the head-end API describes it, with plausible, ``rng``-determined facts."""
     number = int("".join(ch for ch in gateway_id if ch.isdigit()) or 0)
     stations = [
         {
@@ -169,97 +159,3 @@ def inventory_for(gateways: Mapping[str, str], *, seed: int = 1) -> list[dict[st
     return [
         inventory_item(gateway_id, gateways[gateway_id], rng) for gateway_id in sorted(gateways)
     ]
-
-
-# --- a running head-end simulator ------------------------------------------------------------
-
-
-class SimulatorHandle:
-    """A simulator running in a background thread: its URL and token, and its admin endpoints.
-
-    The admin calls are synchronous (plain ``urllib``): the simulator has its
-    own loop in its own thread, so a test's loop may block on them briefly.
-    """
-
-    def __init__(self, url: str, token: str) -> None:
-        self.url = url
-        self.token = token
-
-    def __repr__(self) -> str:
-        return f"SimulatorHandle(url={self.url!r})"
-
-    def _admin(self, path: str, body: Any = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            self.url + path, data=data, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
-
-    def counters(self) -> dict[str, Any]:
-        """``GET /_admin/counters``: requests per endpoint, responses per code, jobs, faults."""
-        return dict(self._admin("/_admin/counters"))
-
-    def set_faults(self, **changes: Any) -> dict[str, Any]:
-        """``POST /_admin/faults``, e.g. ``set_faults(error_rate=1.0)`` or ``fail_next=["error"]``."""
-        return dict(self._admin("/_admin/faults", changes))
-
-    def drift(self, gateway_id: str, parameters: dict[str, Any]) -> dict[str, Any]:
-        """``POST /_admin/drift``: force live values on one gateway."""
-        return dict(
-            self._admin("/_admin/drift", {"gateway_id": gateway_id, "parameters": parameters})
-        )
-
-
-@contextlib.contextmanager
-def running_simulator(**options: Any) -> Iterator[SimulatorHandle]:
-    """Run the head-end simulator on 127.0.0.1 (a free port) in a thread with its own loop.
-
-    ``options`` are :class:`~reconciler.headends.simulator.SimulatorOptions` fields,
-    e.g. ``running_simulator(fleet=50, latency_ms=5, token="t")``.  Stops the
-    server and joins the thread on exit.
-    """
-    from reconciler.headends.simulator import Simulator, SimulatorOptions, serving
-
-    settings = SimulatorOptions(**options)
-    started = threading.Event()
-    state: dict[str, Any] = {}
-
-    async def serve() -> None:
-        try:
-            stop = asyncio.Event()
-            async with serving(Simulator(settings)) as url:
-                state.update(url=url, stop=stop, loop=asyncio.get_running_loop())
-                started.set()
-                await stop.wait()
-        except BaseException as exc:
-            state["error"] = exc
-            raise
-        finally:
-            started.set()
-
-    thread = threading.Thread(target=asyncio.run, args=(serve(),), name="simulator", daemon=True)
-    thread.start()
-    started.wait(timeout=60)
-    if "url" not in state:
-        thread.join(timeout=5)
-        raise RuntimeError(f"the simulator did not start: {state.get('error')!r}")
-    try:
-        yield SimulatorHandle(state["url"], settings.token)
-    finally:
-        state["loop"].call_soon_threadsafe(state["stop"].set)
-        thread.join(timeout=30)
-
-
-def timed_command(*args: str) -> float:
-    """Wall seconds of ``python -m reconciler ARGS`` (start-up included); exits loudly if it fails."""
-    start = time.perf_counter()
-    completed = subprocess.run(
-        [sys.executable, "-m", "reconciler", *args], capture_output=True, text=True, check=False
-    )
-    elapsed = time.perf_counter() - start
-    if completed.returncode != 0:
-        raise SystemExit(
-            f"reconciler {' '.join(args)} failed:\n{completed.stdout[-2000:]}{completed.stderr[-2000:]}"
-        )
-    return elapsed

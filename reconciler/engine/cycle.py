@@ -1,0 +1,238 @@
+"""One reconcile cycle: resume what an earlier run left, plan a commit against the store, roll it out.
+
+The one "resume, plan, apply" sequence.  Called by ``reconciler apply``
+(:mod:`reconciler.cli.apply`, through :func:`reconcile_once`) and by the
+daemon's rollout task (:mod:`reconciler.daemon.rollout`, with an engine and a
+planner it keeps between commits).  ``reconciler retry`` uses
+:func:`retry_once`.
+
+:func:`reconcile`, in order:
+
+1. reads the head-end's inventory when none is given;
+2. with ``resume``, finishes what an earlier run left (Initial, Requested, Sent);
+3. with ``affected`` (an incremental plan: only those gateways), reads the
+   inventory again when one of them is declared but unknown to it (a gateway
+   new to us may be new to the head-end's inventory too);
+4. plans in a worker thread (100,000 gateways take seconds; an event loop keeps
+   serving meanwhile), reading only the affected gateways' states when few;
+5. summarises the plan (totals line, errors, deferred ids), frees it, the
+   declarations and the inventory (~1.5 KB per gateway, before the rollout's
+   own peak), calls ``on_planned`` and carries out the actionable gateways.
+
+Engine errors (a head-end failure) propagate: every status is durable, so the
+next cycle resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Set
+from dataclasses import dataclass
+
+from reconciler.drivers.base import Driver
+from reconciler.engine import digests
+from reconciler.engine.rollouts import Engine, Outcome
+from reconciler.model.files import RolloutPolicy
+from reconciler.model.inventory import InventoryGateway
+from reconciler.model.repos import Repo
+from reconciler.plan.planning import Action, Plan, Planner
+from reconciler.plan.rendering import totals_line
+from reconciler.store.base import StateStore
+
+Inventory = Mapping[str, InventoryGateway]
+InventoryReader = Callable[[], Awaitable[Inventory]]
+
+FEW_STATES = 2_000
+"""Up to this many affected gateways, their states are read one by one; beyond, in one scan."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSummary:
+    """What a cycle's plan held, once the plan itself is freed."""
+
+    totals: str
+    """The plan's totals line (``Plan: 3 to push, ...; 80 unchanged.``)."""
+    planned: int
+    """Gateways planned (with ``affected``: only those)."""
+    actionable: int
+    """Gateways with a job to carry out (push, reset, move)."""
+    errors: tuple[tuple[str, str], ...]
+    """``(gateway id, message)`` of every gateway planned as an error."""
+    deferred: frozenset[str]
+    """Gateways whose change waits for their active rollout to end (plan them again later)."""
+    seconds: float
+    """Time spent planning."""
+
+
+@dataclass(frozen=True, slots=True)
+class CycleResult:
+    """Where one cycle ended: its plan's summary, the resumed work and the rollout."""
+
+    plan: PlanSummary
+    resumed: Outcome | None
+    """What the resume carried out (``None``: not asked to resume)."""
+    applied: Outcome
+
+    @property
+    def all_accepted(self) -> bool:
+        """Every gateway of the resume and the rollout reached Accepted, and no plan error."""
+        resumed = self.resumed is None or self.resumed.all_accepted
+        return resumed and self.applied.all_accepted and not self.plan.errors
+
+
+def policies_of(repo: Repo) -> dict[str, RolloutPolicy]:
+    """Every profile's ``rollout:`` block, by profile name."""
+    return {name: profile.rollout for name, profile in repo.profiles.items()}
+
+
+async def reconcile(
+    *,
+    engine: Engine,
+    planner: Planner,
+    repo: Repo,
+    store: StateStore,
+    commit: str | None,
+    policies: Mapping[str, RolloutPolicy],
+    read_inventory: InventoryReader,
+    inventory: Inventory | None = None,
+    affected: Set[str] | None = None,
+    resume: bool = True,
+    on_resumed: Callable[[Outcome], None] | None = None,
+    on_planned: Callable[[PlanSummary], None] | None = None,
+) -> CycleResult:
+    """Resume, plan ``repo`` (every gateway, or only ``affected``) and carry the plan out.
+
+    ``planner`` must have been made for ``repo.catalog`` (the engine's catalog
+    too).  The caller that wants the declarations freed before the rollout
+    drops its own reference to ``repo`` before awaiting (see
+    :func:`reconcile_once`).
+    """
+    if inventory is None:
+        inventory = await read_inventory()
+    resumed = None
+    if resume:
+        resumed = await engine.resume(policies)
+        if on_resumed is not None:
+            on_resumed(resumed)
+    if affected is not None and any(i in repo.gateways and i not in inventory for i in affected):
+        inventory = await read_inventory()
+    started = time.perf_counter()
+    plan = await asyncio.to_thread(_plan, planner, repo, inventory, store, affected)
+    work = Plan({p.gateway_id: p for p in plan.actionable()})
+    summary = PlanSummary(
+        totals=totals_line(plan),
+        planned=len(plan.gateways),
+        actionable=len(work.gateways),
+        errors=tuple(
+            (p.gateway_id, p.message) for p in plan.gateways.values() if p.action is Action.ERROR
+        ),
+        deferred=frozenset(
+            p.gateway_id for p in plan.gateways.values() if p.action is Action.DEFER
+        ),
+        seconds=time.perf_counter() - started,
+    )
+    # The declarations, the inventory and the unchanged gateways' plans are not needed to
+    # roll out: free them before the rollout's own peak.
+    del plan, repo, inventory
+    if on_planned is not None:
+        on_planned(summary)
+    applied = await engine.apply(work, commit=commit, policies=policies)
+    return CycleResult(plan=summary, resumed=resumed, applied=applied)
+
+
+def _plan(
+    planner: Planner,
+    repo: Repo,
+    inventory: Inventory,
+    store: StateStore,
+    affected: Set[str] | None,
+) -> Plan:
+    """In a worker thread: the states it needs, then the plan (incremental with ``affected``)."""
+    if affected is not None and len(affected) <= FEW_STATES:
+        # Incremental: read only the affected gateways' states (10,000 rows cost ~0.3 s).
+        applied = {i: s for i in affected if (s := store.get(i)) is not None}
+    else:
+        # Many: one scan beats a query per gateway (100,000 queries took 4.4 s).
+        everything = store.applied()
+        applied = (
+            everything
+            if affected is None
+            else {i: everything[i] for i in affected if i in everything}
+        )
+    return planner.plan(
+        repo,
+        inventory,
+        applied,
+        previous=None if affected is None else Plan({}),
+        affected=affected,
+    )
+
+
+# --- one-shot use: the commands ------------------------------------------------------------------
+
+
+async def reconcile_once(
+    *,
+    repo: Repo,
+    commit: str | None,
+    driver: Driver,
+    store: StateStore,
+    resolve_secret: Callable[[str], str | None],
+    on_progress: Callable[[Outcome], None] | None = None,
+    on_planned: Callable[[PlanSummary], None] | None = None,
+) -> CycleResult:
+    """One whole cycle of ``repo`` with a fresh engine and planner (``reconciler apply``).
+
+    Drop your own reference to ``repo`` before awaiting this, and the
+    declarations are freed once planned.
+    """
+    engine = Engine(
+        driver=driver,
+        store=store,
+        catalog=repo.catalog,
+        resolve_secret=resolve_secret,
+        on_progress=on_progress,
+    )
+    planner = Planner(repo.catalog, digest=digests.secret_digest(store, resolve_secret))
+
+    async def read_inventory() -> Inventory:
+        return {g.id: g for g in await driver.inventory()}
+
+    work = reconcile(
+        engine=engine,
+        planner=planner,
+        repo=repo,
+        store=store,
+        commit=commit,
+        policies=policies_of(repo),
+        read_inventory=read_inventory,
+        on_planned=on_planned,
+    )
+    del repo  # the cycle holds the last reference and frees it once planned
+    return await work
+
+
+async def retry_once(
+    *,
+    profile: str,
+    repo: Repo,
+    commit: str | None,
+    driver: Driver,
+    store: StateStore,
+    resolve_secret: Callable[[str], str | None],
+    on_progress: Callable[[Outcome], None] | None = None,
+) -> Outcome:
+    """Retry Upload for ``profile`` with a fresh engine (``reconciler retry``).
+
+    Raises :class:`~reconciler.engine.rollouts.NothingToRetry` when no member
+    may be retried.
+    """
+    engine = Engine(
+        driver=driver,
+        store=store,
+        catalog=repo.catalog,
+        resolve_secret=resolve_secret,
+        on_progress=on_progress,
+    )
+    return await engine.retry(profile, policies=policies_of(repo), commit=commit)

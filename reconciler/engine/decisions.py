@@ -1,0 +1,231 @@
+"""The rollout engine's decisions, pure: plain values in, plain values out.
+
+Which queued jobs may start now (engine-wide and per-profile ``max_in_flight``,
+``max_per_minute`` pacing, backoff), what a job status from the head-end makes
+of a gateway's status, when a rollout is aborted, when a failed submission is
+resubmitted and when a job has waited too long.  No asyncio, no driver, no
+store: the runner (:mod:`reconciler.engine.runner`) asks these once per tick
+and does the I/O, the way httpx's ``_redirect_method``/``_redirect_url`` sit
+beside its one send loop.  Unit-tested with plain values in
+``tests/engine/test_decisions.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+from reconciler import errors
+from reconciler.drivers.base import JobStatus
+from reconciler.engine.settings import EngineSettings
+from reconciler.model.files import RolloutPolicy
+from reconciler.model.state import Config, Status
+
+DEFAULT_POLICY = RolloutPolicy()
+
+
+def policy_for(policies: Mapping[str, RolloutPolicy], profile: str | None) -> RolloutPolicy:
+    """The rollout policy of ``profile``; the default for gateways without one (subsettings only)."""
+    return policies.get(profile, DEFAULT_POLICY) if profile else DEFAULT_POLICY
+
+
+# --- admission: which jobs start now ---------------------------------------------------------
+
+
+class Waiting(Protocol):
+    """A queued job as admission sees it: not to be started before ``not_before`` (backoff)."""
+
+    @property
+    def not_before(self) -> float: ...
+
+
+class Paced(Protocol):
+    """A profile's rollout as admission sees it (:class:`~reconciler.engine.progress.GroupProgress` is one)."""
+
+    @property
+    def policy(self) -> RolloutPolicy: ...
+
+    @property
+    def started_at(self) -> float: ...
+
+    @property
+    def submitted(self) -> int: ...
+
+    @property
+    def aborted(self) -> str: ...
+
+
+W = TypeVar("W", bound=Waiting)
+K = TypeVar("K")
+
+
+@dataclass(frozen=True, slots=True)
+class Admission(Generic[W]):
+    """What to do with the front of one queue: ``start`` these now; ``deferred`` are still
+    backing off and go to the back of the queue.  Both came off the front, in queue order."""
+
+    start: list[W]
+    deferred: list[W]
+
+    @property
+    def taken(self) -> int:
+        """How many jobs left the front of the queue."""
+        return len(self.start) + len(self.deferred)
+
+
+def quota(policy: RolloutPolicy, *, room: int, active: int, submitted: int, elapsed: float) -> int:
+    """How many more jobs of one profile's rollout may start now (0 or less: none).
+
+    ``room``: free engine-wide slots; ``active``: this profile's jobs in flight;
+    ``submitted``: jobs started in this rollout so far; ``elapsed``: seconds
+    since it started.  With ``max_per_minute`` the n-th job (from 0) starts no
+    earlier than ``n * 60 / max_per_minute`` seconds after the rollout began.
+    """
+    allowed = min(room, policy.max_in_flight - active)
+    if policy.max_per_minute is not None:
+        paced = int(elapsed * policy.max_per_minute / 60) + 1
+        allowed = min(allowed, paced - submitted)
+    return allowed
+
+
+def admissible(queue: Iterable[W], limit: int, now: float) -> Admission[W]:
+    """From the front of ``queue``: the first ``limit`` jobs whose backoff has passed start;
+    jobs still backing off that are passed over on the way are deferred."""
+    start: list[W] = []
+    deferred: list[W] = []
+    if limit <= 0:
+        return Admission(start, deferred)
+    for job in queue:
+        if len(start) >= limit:
+            break
+        (deferred if job.not_before > now else start).append(job)
+    return Admission(start, deferred)
+
+
+def admit(
+    queues: Mapping[K, Sequence[W]],
+    groups: Mapping[K, Paced],
+    *,
+    active: Mapping[K, int],
+    room: int,
+    now: float,
+) -> dict[K, Admission[W]]:
+    """Which queued jobs start now, per profile (queues left alone are left out).
+
+    The engine-wide ``room`` is shared out in queue order; each profile's
+    ``max_in_flight`` (``active``: its jobs in flight) and pace apply; an
+    aborted profile starts nothing.
+    """
+    chosen: dict[K, Admission[W]] = {}
+    for key, queue in queues.items():
+        if not queue or room <= 0:
+            continue
+        group = groups[key]
+        if group.aborted:
+            continue
+        allowed = quota(
+            group.policy,
+            room=room,
+            active=active.get(key, 0),
+            submitted=group.submitted,
+            elapsed=now - group.started_at,
+        )
+        admission = admissible(queue, allowed, now)
+        if admission.taken:
+            chosen[key] = admission
+            room -= len(admission.start)
+    return chosen
+
+
+# --- what a head-end answer means ------------------------------------------------------------
+
+Step = tuple[Status, dict[str, Any]]
+"""A new status and the fields of the gateway's state that change with it."""
+
+
+def declined_reason(reason: str | None, rejected: Mapping[str, str]) -> str:
+    """A decline's reason as kept: the head-end's, with each rejected parameter and why."""
+    text = reason or "declined"
+    if rejected:
+        text += "; rejected: " + ", ".join(f"{k}: {v}" for k, v in sorted(rejected.items()))
+    return text
+
+
+def next_status(current: Status, reported: JobStatus, target: Config) -> tuple[Step, ...]:
+    """The transitions a job status from the head-end makes, in order (none: nothing new).
+
+    ``target`` becomes the accepted configuration.  Accepted or declined while
+    still Requested records Sent first: the head-end sent the job between two
+    polls, and Sent is a fact.
+    """
+    if reported.status == "sent":
+        return ((Status.SENT, {}),) if current is Status.REQUESTED else ()
+    final: Step
+    if reported.status == "accepted":
+        final = (Status.ACCEPTED, {"accepted": target, "send": {}, "reason": "", "mismatch": {}})
+    elif reported.status == "declined":
+        reason = declined_reason(reported.reason, reported.rejected_parameters)
+        final = (Status.DECLINED, {"reason": reason})
+    else:
+        return ()
+    return ((Status.SENT, {}), final) if current is Status.REQUESTED else (final,)
+
+
+# --- giving up --------------------------------------------------------------------------------
+
+
+def abort_reason(attempted: int, declined: int, policy: RolloutPolicy) -> str:
+    """Why the rollout starts no more jobs, or ``""``: once ``abort.min_attempted`` jobs were
+    attempted, a declined share above ``abort.max_declined_ratio`` aborts it."""
+    abort = policy.abort
+    if abort is None or attempted < abort.min_attempted or attempted <= 0:
+        return ""
+    share = declined / attempted
+    if share <= abort.max_declined_ratio:
+        return ""
+    return (
+        f"aborted: {declined} of {attempted} declined "
+        f"({share:.0%} > {abort.max_declined_ratio:.0%})"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Resubmission:
+    """After a failed submission: resubmit at ``retry_at``, or (``None``) Declined with ``reason``."""
+
+    attempts: int
+    """Submissions made so far, the failed one included."""
+    retry_at: float | None
+    reason: str = ""
+
+
+def resubmission(
+    attempts: int, error: BaseException, settings: EngineSettings, now: float
+) -> Resubmission:
+    """What follows a submission that failed with ``error`` after ``attempts`` earlier ones.
+
+    A transient error (the driver's own retries gave up) is resubmitted after
+    ``resubmit_backoff_s``, doubled per attempt, until ``submit_attempts``
+    submissions were made; then "retries exhausted: ...".  Any other error
+    declines at once with its message.
+    """
+    made = attempts + 1
+    transient = isinstance(error, errors.TransientHeadendError)
+    if transient and made < settings.submit_attempts:
+        return Resubmission(made, now + settings.resubmit_backoff_s * 2 ** (made - 1))
+    prefix = "retries exhausted: " if transient else ""
+    return Resubmission(made, None, f"{prefix}{error}")
+
+
+def timeout_reason(submitted_at: float, now: float, job_timeout_s: float) -> str:
+    """Why a job still active is given up, or ``""``: no answer for over ``job_timeout_s``
+    (also how a job the head-end forgot ends)."""
+    if now - submitted_at > job_timeout_s:
+        return f"no answer within {job_timeout_s:.0f} s"
+    return ""
+
+
+def reapplies(policy: RolloutPolicy, already_reapplied: bool) -> bool:
+    """Whether drift found right after acceptance is pushed again (once per detection)."""
+    return policy.on_mismatch == "reapply" and not already_reapplied

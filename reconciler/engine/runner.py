@@ -1,0 +1,338 @@
+"""The rollout runner: the one I/O loop that submits, polls, records and reads back.
+
+One :class:`Runner` per engine entry point (apply, resume, retry, repair): the
+:class:`~reconciler.engine.rollouts.Engine` opens the rollouts and queues the
+Initial gateways; :meth:`Runner.run` then loops, each tick asking the pure
+decisions (:mod:`reconciler.engine.decisions`) which jobs start, what each job
+status means, whether to resubmit, time out or abort, and doing what they say
+through the driver.  Every batch of transitions is written to the store in one
+transaction before the next call to the head-end, so that a resume after a
+crash (even ``kill -9``) finds every fact that was acted on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from reconciler import errors
+from reconciler.drivers.base import MAX_BATCH, Driver, JobRequest, LiveConfig
+from reconciler.engine import decisions, jobs, readback
+from reconciler.engine.opening import leaves_management
+from reconciler.engine.progress import GroupProgress, Outcome, ProgressHook, TransitionHook
+from reconciler.engine.settings import EngineSettings
+from reconciler.model.catalogs import Catalog
+from reconciler.model.files import RolloutPolicy
+from reconciler.model.state import AppliedGateway, Status
+from reconciler.store.base import StateStore
+
+log = logging.getLogger("reconciler.engine")
+
+
+class Wiring(Protocol):
+    """What a run uses of its engine (an :class:`~reconciler.engine.rollouts.Engine` is one).
+
+    Read at each use, so that a catalog or hook the caller swaps in applies at once."""
+
+    @property
+    def driver(self) -> Driver: ...
+    @property
+    def store(self) -> StateStore: ...
+    @property
+    def catalog(self) -> Catalog: ...
+    @property
+    def resolve_secret(self) -> Callable[[str], str | None]: ...
+    @property
+    def settings(self) -> EngineSettings: ...
+    @property
+    def clock(self) -> Callable[[], float]: ...
+    @property
+    def sleep(self) -> Callable[[float], Awaitable[None]]: ...
+    @property
+    def stopping(self) -> asyncio.Event: ...
+    @property
+    def on_progress(self) -> ProgressHook | None: ...
+    @property
+    def on_transition(self) -> TransitionHook | None: ...
+
+
+@dataclass(slots=True)
+class Job:
+    """One gateway's job in a run."""
+
+    state: AppliedGateway
+    group: GroupProgress
+    not_before: float = 0.0
+    submitted_at: float = 0.0
+    reapplied: bool = False
+
+
+def count(wiring: Wiring, status: Status, n: int) -> None:
+    """Tell the ``on_transition`` hook that ``n`` gateways moved into ``status``."""
+    if wiring.on_transition is not None and n:
+        wiring.on_transition(status, n)
+
+
+async def read_back(
+    wiring: Wiring, states: Sequence[AppliedGateway]
+) -> tuple[list[AppliedGateway], list[str]]:
+    """Read these gateways' live configurations and compare: ``(changed, mismatched)``.
+
+    A failed read changes nothing (logged; the next read-back tries again)."""
+    ids = [s.gateway_id for s in states]
+    size = wiring.settings.readback_batch
+    try:
+        results = await asyncio.gather(
+            *(wiring.driver.read_configs(ids[i : i + size]) for i in range(0, len(ids), size))
+        )
+    except errors.HeadendError as exc:
+        log.warning("reading configurations back failed, trying later: %s", exc)
+        return [], []
+    live: dict[str, LiveConfig] = {}
+    for result in results:
+        live.update(result)
+    changed, mismatched = readback.compare(states, live, wiring.catalog, wiring.clock())
+    for state in changed:
+        count(wiring, state.status, 1)
+    return changed, mismatched
+
+
+class Runner:
+    """Queued and in-flight jobs of one run, and the loop that carries them to an end."""
+
+    def __init__(self, wiring: Wiring) -> None:
+        self.wiring = wiring
+        self.outcome = Outcome()
+        self.queues: dict[str | None, deque[Job]] = {}
+        """Jobs waiting to start, per profile, in order."""
+        self.in_flight: dict[str, Job] = {}
+        """Jobs the head-end has, by job id."""
+
+    # --- filling the run -------------------------------------------------------------------
+
+    def open_group(
+        self, profile: str | None, rollout_id: int, policy: RolloutPolicy, now: float
+    ) -> GroupProgress:
+        """Track rollout ``rollout_id`` of ``profile`` in this run's outcome."""
+        group = GroupProgress(profile, rollout_id, policy, started_at=now)
+        self.outcome.groups[profile] = group
+        return group
+
+    def enqueue(self, group: GroupProgress, states: Sequence[AppliedGateway]) -> None:
+        """Queue Initial states (already stored) to start in ``group``'s rollout."""
+        group.total += len(states)
+        group.counts[Status.INITIAL] += len(states)
+        self.queues.setdefault(group.profile, deque()).extend(Job(s, group) for s in states)
+
+    def adopt(self, group: GroupProgress, state: AppliedGateway) -> None:
+        """Take over what an earlier process left: Initial is queued, Requested/Sent polled."""
+        group.total += 1
+        group.counts[state.status] += 1
+        job = Job(state, group, submitted_at=state.updated_at)
+        if state.status is Status.INITIAL:
+            self.queues.setdefault(group.profile, deque()).append(job)
+        elif state.job_id is not None:
+            group.attempted += 1
+            self.in_flight[state.job_id] = job
+
+    # --- the loop --------------------------------------------------------------------------
+
+    async def run(self) -> Outcome:
+        """Tick until every job has ended (or the engine is stopping); returns the outcome."""
+        wiring = self.wiring
+        while True:
+            if not wiring.stopping.is_set():
+                await self._submit()
+            if self.in_flight:
+                accepted = await self._poll()
+                if accepted:
+                    await self._verify(accepted)
+            self._check_abort()
+            if wiring.on_progress is not None:
+                wiring.on_progress(self.outcome)
+            waiting = any(q and not q[0].group.aborted for q in self.queues.values())
+            if not self.in_flight and (not waiting or wiring.stopping.is_set()):
+                break
+            await wiring.sleep(wiring.settings.poll_interval_s)
+        for group in self.outcome.groups.values():
+            if group.ending:
+                wiring.store.finish_rollout(
+                    group.rollout_id, group.ending, wiring.clock(), group.aborted
+                )
+        return self.outcome
+
+    async def _submit(self) -> None:
+        now = self.wiring.clock()
+        active = Counter(job.group.profile for job in self.in_flight.values())
+        groups = {key: queue[0].group for key, queue in self.queues.items() if queue}
+        room = self.wiring.settings.max_in_flight - len(self.in_flight)
+        chosen = decisions.admit(self.queues, groups, active=active, room=room, now=now)
+        batch: list[Job] = []
+        for key, admission in chosen.items():
+            queue = self.queues[key]
+            for _ in range(admission.taken):
+                queue.popleft()
+            queue.extend(admission.deferred)
+            groups[key].submitted += len(admission.start)
+            batch += admission.start
+        if not batch:
+            return
+        requests: list[tuple[Job, JobRequest]] = []
+        updates: list[AppliedGateway] = []
+        for job in batch:
+            try:
+                parameters = jobs.wire_parameters(job.state.send, self.wiring.resolve_secret)
+            except jobs.MissingSecretError as exc:
+                updates.append(self._set(job, Status.DECLINED, reason=str(exc)))
+                job.group.attempted += 1
+                job.group.declined += 1
+                continue
+            key = job.state.job_key or jobs.idempotency_key(
+                job.group.rollout_id, job.state.gateway_id, job.state.send
+            )
+            requests.append((job, JobRequest(job.state.gateway_id, parameters, key)))
+        chunks = [requests[i : i + MAX_BATCH] for i in range(0, len(requests), MAX_BATCH)]
+        results = await asyncio.gather(
+            *(self.wiring.driver.submit_jobs([r for _, r in chunk]) for chunk in chunks),
+            return_exceptions=True,
+        )
+        for chunk, result in zip(chunks, results, strict=True):
+            if isinstance(result, errors.AuthenticationError):
+                raise result
+            if isinstance(result, BaseException):
+                updates += self._submit_failed([job for job, _ in chunk], result)
+                continue
+            for (job, _), submission in zip(chunk, result, strict=True):
+                job.group.attempted += 1
+                if submission.ok and submission.job_id is not None:
+                    job.submitted_at = now
+                    updates.append(self._set(job, Status.REQUESTED, job_id=submission.job_id))
+                    self.in_flight[submission.job_id] = job
+                else:
+                    job.group.declined += 1
+                    reason = f"{submission.error_code}: {submission.error_message}"
+                    updates.append(self._set(job, Status.DECLINED, reason=reason))
+        self._write(updates)
+
+    def _submit_failed(self, failed: Sequence[Job], error: BaseException) -> list[AppliedGateway]:
+        updates = []
+        for job in failed:
+            verdict = decisions.resubmission(
+                job.state.attempts, error, self.wiring.settings, self.wiring.clock()
+            )
+            if verdict.retry_at is not None:
+                job.state = replace(job.state, attempts=verdict.attempts)
+                job.not_before = verdict.retry_at
+                job.group.submitted -= 1
+                self.queues.setdefault(job.group.profile, deque()).append(job)
+                updates.append(job.state)
+                continue
+            job.group.attempted += 1
+            job.group.declined += 1
+            updates.append(
+                self._set(job, Status.DECLINED, reason=verdict.reason, attempts=verdict.attempts)
+            )
+        if failed:
+            log.warning("submitting %d jobs failed: %s", len(failed), error)
+        return updates
+
+    async def _poll(self) -> list[Job]:
+        """Poll every job in flight; record what changed; returns the jobs just accepted."""
+        ids = list(self.in_flight)
+        chunks = [ids[i : i + MAX_BATCH] for i in range(0, len(ids), MAX_BATCH)]
+        results = await asyncio.gather(
+            *(self.wiring.driver.job_status(c) for c in chunks), return_exceptions=True
+        )
+        now = self.wiring.clock()
+        updates: list[AppliedGateway] = []
+        accepted: list[Job] = []
+        forget: list[str] = []
+        for result in results:
+            if isinstance(result, BaseException):
+                if isinstance(result, errors.AuthenticationError):
+                    raise result
+                log.warning("polling job status failed, trying again: %s", result)
+                continue
+            for status in result:
+                job = self.in_flight.get(status.job_id)
+                if job is None:
+                    continue
+                steps = decisions.next_status(job.state.status, status, job.state.target)
+                for new, fields in steps:
+                    updates.append(self._set(job, new, **fields))
+                ended = steps[-1][0] if steps else None
+                if ended is Status.DECLINED:
+                    job.group.declined += 1
+                if ended in (Status.ACCEPTED, Status.DECLINED):
+                    del self.in_flight[status.job_id]
+                if ended is Status.ACCEPTED:
+                    if leaves_management(job.state):
+                        forget.append(job.state.gateway_id)
+                        self.outcome.forgotten += 1
+                    else:
+                        accepted.append(job)
+        timeout = self.wiring.settings.job_timeout_s
+        for job_id, job in list(self.in_flight.items()):
+            # Also ends a job the head-end no longer reports at all.
+            reason = decisions.timeout_reason(job.submitted_at, now, timeout)
+            if reason:
+                del self.in_flight[job_id]
+                job.group.declined += 1
+                updates.append(self._set(job, Status.DECLINED, reason=reason))
+        self._write(updates)
+        if forget:
+            self.wiring.store.forget(forget)
+        return accepted
+
+    async def _verify(self, accepted: list[Job]) -> None:
+        """Read back what was just accepted; Mismatch where it differs, and reapply if the policy says so."""
+        changed, mismatched = await read_back(self.wiring, [job.state for job in accepted])
+        self._write(changed)
+        by_id = {job.state.gateway_id: job for job in accepted}
+        states = {s.gateway_id: s for s in changed}
+        for gateway_id in mismatched:
+            job = by_id[gateway_id]
+            job.state = states.get(gateway_id, job.state)
+            if decisions.reapplies(job.group.policy, job.reapplied):
+                # Counted Accepted when its job ended; it starts again from Mismatch.
+                job.group.move(Status.ACCEPTED, Status.MISMATCH)
+                send = readback.reapply_values(job.state)
+                key = jobs.idempotency_key(job.group.rollout_id, gateway_id, send, generation=1)
+                job.state = replace(job.state, send=send, job_key=key, target=job.state.accepted)
+                job.reapplied = True
+                job.group.submitted -= 1
+                self._write([self._set(job, Status.INITIAL)])
+                self.queues.setdefault(job.group.profile, deque()).append(job)
+
+    def _check_abort(self) -> None:
+        for group in self.outcome.groups.values():
+            if group.aborted:
+                continue
+            group.aborted = decisions.abort_reason(group.attempted, group.declined, group.policy)
+            if group.aborted:
+                log.warning(
+                    "profile %s: %s; the rest stay Initial until a retry or a new commit",
+                    group.profile,
+                    group.aborted,
+                )
+                self.wiring.store.finish_rollout(
+                    group.rollout_id, "aborted", self.wiring.clock(), group.aborted
+                )
+
+    # --- bookkeeping -----------------------------------------------------------------------
+
+    def _set(self, job: Job, status: Status, **changes: Any) -> AppliedGateway:
+        previous = job.state.status
+        job.state = replace(job.state, status=status, updated_at=self.wiring.clock(), **changes)
+        if previous is not status:
+            job.group.move(previous, status)
+            count(self.wiring, status, 1)
+        return job.state
+
+    def _write(self, updates: list[AppliedGateway]) -> None:
+        if updates:
+            self.wiring.store.write(updates)

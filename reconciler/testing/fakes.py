@@ -1,0 +1,290 @@
+"""In-memory test seams for the engine: a scriptable head-end driver and virtual time.
+
+:class:`FakeDriver` implements :class:`reconciler.drivers.base.Driver` without a
+network (as httpx's ``MockTransport`` stands in for one): per gateway it
+accepts or declines, answers after N polls or never, forgets jobs, refuses
+entries, and raises transient errors for the next K calls; accepted jobs
+update the live configurations that read-back sees.  :class:`FakeClock` is a
+``now()`` plus an ``async sleep()`` that advances virtual time at once, so
+pacing, timeouts and backoff are tested in milliseconds::
+
+    clock = FakeClock()
+    driver = FakeDriver({"LSX-000001": "LSX"}, clock=clock.now)
+    engine = Engine(driver=driver, ..., clock=clock.now, sleep=clock.sleep)
+
+Used by ``tests/engine``; re-exported by :mod:`reconciler.testing`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler import errors
+from reconciler.drivers.base import (
+    Driver,
+    JobRequest,
+    JobState,
+    JobStatus,
+    JobSubmission,
+    LiveConfig,
+)
+from reconciler.model.inventory import INVENTORY_LIST, InventoryGateway
+from reconciler.testing.repos import gateway_id, inventory_for
+
+FINAL: tuple[JobState, ...] = ("accepted", "declined")
+
+
+class FakeClock:
+    """Virtual time: :meth:`now` reads it; :meth:`sleep` advances it instantly (and yields)."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.start = start
+        self.time = start
+        self.sleeps: list[float] = []
+        """Every sleep asked for, in order."""
+
+    def now(self) -> float:
+        return self.time
+
+    @property
+    def elapsed(self) -> float:
+        """Virtual seconds since the clock was made."""
+        return self.time - self.start
+
+    def advance(self, seconds: float) -> None:
+        self.time += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.time += max(0.0, seconds)
+        await asyncio.sleep(0)
+
+
+@dataclass
+class FakeJob:
+    """One job the fake head-end holds."""
+
+    job_id: str
+    request: JobRequest
+    created_at: float
+    polls: int = 0
+    status: JobState = "requested"
+    reason: str | None = None
+    rejected: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def gateway_id(self) -> str:
+        return self.request.gateway_id
+
+
+class FakeDriver(Driver):
+    """An in-memory head-end; script it per gateway before (or while) the engine runs.
+
+    ``gateways``: inventory objects, or ``{id: type}`` (firmware chosen from the
+    field releases, deterministic).  A job reports ``requested`` until the
+    poll before its answer, ``sent`` then, and its answer on poll number
+    ``answer_after`` (1: the first poll already answers).  Job creation is
+    idempotent by key, as on the real head-end.  ``clock`` stamps job creation
+    (pass a :class:`FakeClock`'s ``now``).
+    """
+
+    def __init__(
+        self,
+        gateways: Iterable[InventoryGateway] | Mapping[str, str] = (),
+        *,
+        answer_after: int = 1,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if isinstance(gateways, Mapping):
+            gateways = fake_inventory(gateways)
+        self.gateways: dict[str, InventoryGateway] = {g.id: g for g in gateways}
+        self.live: dict[str, LiveConfig] = {
+            g.id: LiveConfig(g.id, g.firmware, {}) for g in self.gateways.values()
+        }
+        """Live configurations by gateway id, as :meth:`read_configs` returns them."""
+        self.answer_after = answer_after
+        self.clock = clock
+        self.jobs: dict[str, FakeJob] = {}
+        """Every job created, by id."""
+        self.requests: list[JobRequest] = []
+        """Every job request received, replays included."""
+        self.calls: Counter[str] = Counter()
+        """Calls per method name (failed ones included)."""
+        self.active_at_submit: list[frozenset[str]] = []
+        """After each submission: the gateways whose job has no answer yet."""
+        self.closed = False
+        self._keys: dict[str, str] = {}
+        self._declines: dict[str, tuple[str, dict[str, str]]] = {}
+        self._answer_after: dict[str, int] = {}
+        self._silent: set[str] = set()
+        self._forgotten: set[str] = set()
+        self._unapplied: set[str] = set()
+        self._refused: dict[str, tuple[str, str]] = {}
+        self._failures: dict[str, list[BaseException]] = {}
+
+    # --- scripting -------------------------------------------------------------------------
+
+    def decline(
+        self,
+        *gateway_ids: str,
+        reason: str = "declined by the gateway",
+        rejected: Mapping[str, str] | None = None,
+    ) -> None:
+        """Jobs for these gateways end declined, with ``reason`` and ``rejected`` parameters."""
+        for gid in gateway_ids:
+            self._declines[gid] = (reason, dict(rejected or {}))
+
+    def accept(self, *gateway_ids: str) -> None:
+        """Jobs for these gateways are accepted again (undo :meth:`decline`, :meth:`never_answer`)."""
+        for gid in gateway_ids:
+            self._declines.pop(gid, None)
+            self._silent.discard(gid)
+
+    def answer_later(self, polls: int, *gateway_ids: str) -> None:
+        """Jobs for these gateways answer on poll number ``polls``."""
+        for gid in gateway_ids:
+            self._answer_after[gid] = polls
+
+    def never_answer(self, *gateway_ids: str) -> None:
+        """Jobs for these gateways stay ``requested`` forever."""
+        self._silent.update(gateway_ids)
+
+    def forget(self, *gateway_ids: str) -> None:
+        """The head-end forgets these gateways' jobs: :meth:`job_status` leaves them out."""
+        self._forgotten.update(gateway_ids)
+
+    def keep_live(self, *gateway_ids: str) -> None:
+        """These gateways accept jobs but keep their live values (drift right after acceptance)."""
+        self._unapplied.update(gateway_ids)
+
+    def refuse(
+        self, *gateway_ids: str, code: str = "not_found", message: str = "unknown gateway"
+    ) -> None:
+        """Submissions for these gateways are refused entry by entry (``error_code``)."""
+        for gid in gateway_ids:
+            self._refused[gid] = (code, message)
+
+    def fail_next(
+        self, calls: int = 1, *, method: str = "submit_jobs", error: BaseException | None = None
+    ) -> None:
+        """The next ``calls`` calls of ``method`` raise ``error`` (default: a transient error)."""
+        failure = error or errors.ServerError("simulated outage", endpoint=method, status=503)
+        self._failures.setdefault(method, []).extend([failure] * calls)
+
+    def drift(self, gateway_id: str, parameters: Mapping[str, Any]) -> None:
+        """Force live values on one gateway."""
+        config = self.live[gateway_id]
+        self.live[gateway_id] = LiveConfig(
+            gateway_id, config.firmware, {**config.parameters, **parameters}
+        )
+
+    # --- what happened ---------------------------------------------------------------------
+
+    @property
+    def created(self) -> list[FakeJob]:
+        """Jobs in order of creation (replays create none)."""
+        return list(self.jobs.values())
+
+    def active(self) -> list[FakeJob]:
+        """Jobs without an answer yet."""
+        return [j for j in self.jobs.values() if j.status not in FINAL]
+
+    def peak_active(self, among: Collection[str] | None = None) -> int:
+        """The most jobs without an answer at once (of ``among``'s gateways), over all submissions."""
+        return max(
+            (len(s if among is None else s & set(among)) for s in self.active_at_submit),
+            default=0,
+        )
+
+    def jobs_for(self, gateway_id: str) -> list[FakeJob]:
+        return [j for j in self.jobs.values() if j.gateway_id == gateway_id]
+
+    # --- the Driver interface --------------------------------------------------------------
+
+    async def _call(self, method: str) -> None:
+        self.calls[method] += 1
+        await asyncio.sleep(0)
+        pending = self._failures.get(method)
+        if pending:
+            raise pending.pop(0)
+
+    async def inventory(self) -> list[InventoryGateway]:
+        await self._call("inventory")
+        return list(self.gateways.values())
+
+    async def read_configs(self, gateway_ids: Sequence[str]) -> dict[str, LiveConfig]:
+        await self._call("read_configs")
+        return {gid: self.live[gid] for gid in gateway_ids if gid in self.live}
+
+    async def submit_jobs(self, jobs: Sequence[JobRequest]) -> list[JobSubmission]:
+        await self._call("submit_jobs")
+        answers: list[JobSubmission] = []
+        for request in jobs:
+            self.requests.append(request)
+            gid, key = request.gateway_id, request.idempotency_key
+            refused = self._refused.get(gid) or (
+                None if gid in self.gateways else ("not_found", f"unknown gateway {gid}")
+            )
+            if refused and key not in self._keys:
+                answers.append(
+                    JobSubmission(gid, key, error_code=refused[0], error_message=refused[1])
+                )
+                continue
+            job_id = self._keys.get(key)
+            if job_id is None:
+                job_id = self._keys[key] = f"job-{len(self.jobs) + 1:06d}"
+                self.jobs[job_id] = FakeJob(job_id, request, self.clock())
+            answers.append(JobSubmission(gid, key, job_id=job_id, status=self.jobs[job_id].status))
+        self.active_at_submit.append(frozenset(j.gateway_id for j in self.active()))
+        return answers
+
+    async def job_status(self, job_ids: Sequence[str]) -> list[JobStatus]:
+        await self._call("job_status")
+        found: list[JobStatus] = []
+        for job_id in job_ids:
+            job = self.jobs.get(job_id)
+            if job is None or job.gateway_id in self._forgotten:
+                continue
+            self._advance(job)
+            found.append(
+                JobStatus(job.job_id, job.gateway_id, job.status, job.reason, dict(job.rejected))
+            )
+        return found
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+    def _advance(self, job: FakeJob) -> None:
+        gid = job.gateway_id
+        if job.status in FINAL or gid in self._silent:
+            return
+        job.polls += 1
+        answer_after = self._answer_after.get(gid, self.answer_after)
+        if job.polls < answer_after:
+            job.status = "sent" if job.polls == answer_after - 1 else "requested"
+            return
+        if gid in self._declines:
+            job.status = "declined"
+            job.reason, job.rejected = self._declines[gid]
+            return
+        job.status = "accepted"
+        if gid not in self._unapplied:
+            self.drift(gid, job.request.parameters)
+
+
+def fake_inventory(gateways: Mapping[str, str], *, seed: int = 1) -> list[InventoryGateway]:
+    """Inventory objects for ``{id: type}`` (firmware from the field releases, by ``seed``)."""
+    return INVENTORY_LIST.validate_python(inventory_for(gateways, seed=seed))
+
+
+def fleet(count: int, *, types: Sequence[str] = ("LSX", "LSG"), start: int = 0) -> dict[str, str]:
+    """``{id: type}`` for ``count`` gateways, types taking turns (``LSX-000000``, ``LSG-000001``, ...)."""
+    return {
+        gateway_id(types[n % len(types)], n): types[n % len(types)]
+        for n in range(start, start + count)
+    }
