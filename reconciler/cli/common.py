@@ -1,7 +1,11 @@
 """Pieces the commands share: options, opening the store, the head-end driver, secrets, progress.
 
 Every flag also reads ``RECONCILER_<FLAG>`` (``--headend`` reads
-``RECONCILER_HEADEND_URL``), as DESIGN.md section 8 asks.
+``RECONCILER_HEADEND_URL``), so that a container or a unit file can configure
+a command through its environment alone.  :func:`fail` and :func:`load_valid`
+are the one way the commands end on an error and refuse an invalid repository;
+:func:`open_store` opens the state store through
+:func:`reconciler.store.open_store`.
 """
 
 from __future__ import annotations
@@ -10,14 +14,12 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from reconciler.engine import digests
-from reconciler.engine.rollouts import Outcome
+from reconciler.errors import StoreError
 from reconciler.loading.gitsource import GitSource, GitSourceError
 from reconciler.loading.repos import load_repo
 from reconciler.loading.secrets import SecretResolver
@@ -25,7 +27,14 @@ from reconciler.loading.sources import DirectorySource, Source
 from reconciler.model.repos import Repo
 from reconciler.model.state import Status
 from reconciler.plan.values import SecretDigest
-from reconciler.store.sqlite import SQLiteStore, StoreError
+from reconciler.store import open_store as open_state_store
+from reconciler.store.base import StateStore
+
+if TYPE_CHECKING:  # the engine and rich load only for the commands that roll out (plan starts fast)
+    from rich.console import Console
+    from rich.table import Table
+
+    from reconciler.engine.rollouts import Outcome
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -78,29 +87,35 @@ def repo_source(repo: Path) -> tuple[Source, str | None]:
     return source, source.sha
 
 
-def load_valid(source: Source, label: str) -> Repo:
-    """Load a repo; print its diagnostics and exit 1 when it is invalid (nothing is rolled out)."""
+def load_valid(source: Source, label: str, *, consequence: str = "nothing rolled out") -> Repo:
+    """Load a repo; print its diagnostics and exit 1 when it is invalid.
+
+    ``consequence`` ends the message: what the command did not do (``plan``
+    says "nothing planned")."""
     loaded = load_repo(source)
     if not loaded.valid:
         for diagnostic in loaded.diagnostics:
             click.echo(str(diagnostic), err=True)
-        fail(f"{label} is invalid ({len(loaded.diagnostics)} errors); nothing rolled out")
+        fail(f"{label} is invalid ({len(loaded.diagnostics)} errors); {consequence}")
     return loaded
 
 
-def open_store(path: Path) -> SQLiteStore:
+def open_store(path: Path, *, read_only: bool = False) -> StateStore:
+    """The state store at ``path`` (:func:`reconciler.store.open_store`); exit 1 when it is unusable."""
     try:
-        return SQLiteStore(path)
+        return open_state_store(path, read_only=read_only)
     except StoreError as exc:
         fail(str(exc))
 
 
-def secret_digest(store: SQLiteStore, resolve: SecretResolver) -> SecretDigest:
+def secret_digest(store: StateStore, resolve: SecretResolver) -> SecretDigest:
     """Keyed hashes of secret values under the store's key (unresolvable: ``None``)."""
     return digests.secret_digest(store, resolve)
 
 
 def outcome_table(outcome: Outcome, title: str = "Rollout") -> Table:
+    from rich.table import Table
+
     table = Table(title=title)
     table.add_column("profile")
     for status in STATUS_ORDER:

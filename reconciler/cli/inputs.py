@@ -1,8 +1,11 @@
 """Inputs of the read-only member views: the repo, the store and the inventory, joined into members.
 
-Used by ``reconciler status`` and ``reconciler search`` (and, later, by the
-editing commands that select gateways with a query).  Reads only: the store is
-opened read-only and a missing store file is not created.  The head-end is
+Used by ``reconciler status``, ``search`` and ``plan``, and by ``assign`` and
+``unassign`` to select gateways with a query.  Pure option handling: the store
+is read by :func:`reconciler.store.reading.read_state` (read-only; a missing
+store file is not created), the inventory by
+:func:`reconciler.loading.inventories.read_inventory` or the HTTP driver, and
+the join into members is :func:`reconciler.members.search.members`.  The head-end is
 asked for its inventory only with ``--headend``; the HTTP stack is imported
 only then, so the other paths start fast.
 
@@ -14,7 +17,6 @@ each command decides its exit code.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,21 +24,20 @@ from typing import Any
 
 import click
 
+from reconciler.errors import InputError, StoreError
 from reconciler.loading.inventories import InventoryError, read_inventory
 from reconciler.loading.repos import load_repo
 from reconciler.loading.sources import DirectorySource
 from reconciler.members import search
 from reconciler.model.inventory import InventoryGateway
 from reconciler.model.repos import Repo
-from reconciler.model.state import AppliedGateway, Status
-from reconciler.store.sqlite import SQLiteStore, StoreError
+from reconciler.model.state import AppliedGateway
+from reconciler.store import reading
+
+__all__ = ["Fleet", "InputError", "aborted_notes", "gather", "headend_inventory", "input_options"]
 
 SHOWN_IDS = 5
 """Gateway ids named in a note before "and N more"."""
-
-
-class InputError(Exception):
-    """An input cannot be read; the message names it and says why."""
 
 
 @dataclass
@@ -115,11 +116,16 @@ def gather(
     applied: dict[str, AppliedGateway] = {}
     if state_path is None:
         notes.append("no --state given: rollout statuses are unknown")
-    elif not state_path.exists():
-        notes.append(f"{state_path} does not exist yet: nothing has been rolled out")
     else:
-        applied = read_store(state_path)
-        notes.extend(aborted_notes(state_path, applied))
+        try:
+            state = reading.read_state(state_path)
+        except StoreError as exc:
+            raise InputError(str(exc)) from None
+        if state is None:
+            notes.append(f"{state_path} does not exist yet: nothing has been rolled out")
+        else:
+            applied = state.applied
+            notes.extend(aborted_notes(state))
     rows = search.members(repo, inventory, applied, include_inventory=include_inventory)
     if inventory is not None:
         missing = [m.gateway_id for m in rows if m.declared and m.gateway_id not in inventory]
@@ -128,36 +134,14 @@ def gather(
     return Fleet(repo, rows, notes)
 
 
-def read_store(path: Path) -> dict[str, AppliedGateway]:
-    try:
-        with SQLiteStore(path, read_only=True) as store:
-            return store.applied()
-    except (StoreError, sqlite3.Error) as exc:
-        raise InputError(str(exc)) from None
-
-
-def aborted_notes(path: Path, applied: dict[str, AppliedGateway]) -> list[str]:
-    """A note per profile whose latest rollout was aborted, with how many members wait in Initial."""
-    try:
-        with SQLiteStore(path, read_only=True) as store:
-            rollouts = store.rollouts()
-    except (StoreError, sqlite3.Error) as exc:
-        raise InputError(str(exc)) from None
-    latest = {r.profile: r for r in rollouts}  # ordered by id: the last one wins
-    notes = []
-    for profile, rollout in sorted(latest.items(), key=lambda item: item[0] or ""):
-        if rollout.state != "aborted":
-            continue
-        waiting = sum(
-            1
-            for s in applied.values()
-            if s.rollout_id == rollout.rollout_id and s.status is Status.INITIAL
-        )
-        notes.append(
-            f"profile {profile or '(none)'}: rollout {rollout.rollout_id} {rollout.reason or 'aborted'}; "
-            f"{waiting} members stay Initial until `reconciler retry {profile}` or a new commit"
-        )
-    return notes
+def aborted_notes(state: reading.StoredState) -> list[str]:
+    """A note per profile whose latest rollout was aborted (:meth:`~reconciler.store.reading.StoredState.aborted`)."""
+    return [
+        f"profile {a.rollout.profile or '(none)'}: rollout {a.rollout.rollout_id} "
+        f"{a.rollout.reason or 'aborted'}; {a.waiting} members stay Initial until "
+        f"`reconciler retry {a.rollout.profile}` or a new commit"
+        for a in state.aborted()
+    ]
 
 
 def headend_inventory(url: str) -> dict[str, InventoryGateway]:

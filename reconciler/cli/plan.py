@@ -7,6 +7,12 @@ Inventory from ``--inventory FILE`` (CI without network) or ``--headend URL``.
 Exit codes: 0 success (with ``--detailed-exitcode``: no changes), 1 error,
 2 changes present (``--detailed-exitcode`` only); usage errors also exit 2,
 as in ``terraform plan``.
+
+Thin: the store is read by :func:`reconciler.store.reading.read_state`
+(read-only, a missing file is not created), secrets are compared under its
+key (:func:`reconciler.engine.digests.key_digest`), the plan is
+:class:`~reconciler.plan.planning.Planner`'s and the output
+:mod:`reconciler.plan.rendering`'s.
 """
 
 from __future__ import annotations
@@ -17,58 +23,20 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli import inputs
-from reconciler.cli.inputs import InputError
+from reconciler.cli import common, inputs
+from reconciler.engine import digests
+from reconciler.errors import InputError, StoreError
 from reconciler.loading.gitsource import GitSource, GitSourceError
 from reconciler.loading.inventories import InventoryError, read_inventory
-from reconciler.loading.repos import load_repo
 from reconciler.loading.secrets import SecretResolver
-from reconciler.loading.sources import DirectorySource, Source
+from reconciler.loading.sources import DirectorySource
 from reconciler.model.inventory import InventoryGateway
-from reconciler.model.repos import Repo
 from reconciler.model.state import AppliedGateway
 from reconciler.plan import rendering
-from reconciler.plan.planning import Planner, assume_applied
-from reconciler.plan.values import SecretDigest, keyed_digest, no_secrets
-from reconciler.store.sqlite import SQLiteStore, StoreError
-
-
-def fail(message: str) -> None:
-    click.echo(f"reconciler: {message}", err=True)
-    sys.exit(1)
-
-
-def load_valid(source: Source, label: str) -> Repo:
-    """Load a repo; print its diagnostics and exit 1 when it is invalid."""
-    repo = load_repo(source)
-    if not repo.valid:
-        for diagnostic in repo.diagnostics:
-            click.echo(str(diagnostic), err=True)
-        fail(f"{label} is invalid ({len(repo.diagnostics)} errors); nothing planned")
-    return repo
-
-
-def store_state(path: Path) -> tuple[dict[str, AppliedGateway], SecretDigest]:
-    """Applied state and the secret digest of the store at ``path`` (read-only; absent: nothing applied)."""
-    if not path.exists():
-        return {}, no_secrets
-    try:
-        store = SQLiteStore(path, read_only=True)
-    except StoreError as exc:
-        fail(str(exc))
-        raise  # unreachable
-    with store:
-        key_hex = store.get_meta("secret_hmac_key")
-        applied = store.applied()
-    if key_hex is None:
-        return applied, no_secrets
-    key, resolve = bytes.fromhex(key_hex), SecretResolver()
-
-    def digest(name: str) -> str | None:
-        value = resolve(name)
-        return None if value is None else keyed_digest(key, value)
-
-    return applied, digest
+from reconciler.plan.assumed import assume_applied
+from reconciler.plan.planning import Planner
+from reconciler.plan.values import SecretDigest, no_secrets
+from reconciler.store import reading
 
 
 @click.command("plan")
@@ -144,24 +112,31 @@ def command(
             inventory = read_inventory(inventory_path)
         elif headend is not None:
             inventory = inputs.headend_inventory(headend)  # imports the HTTP stack only now
-        desired = load_valid(
-            GitSource(repo, head) if head else DirectorySource(repo), head or "the working tree"
+        desired = common.load_valid(
+            GitSource(repo, head) if head else DirectorySource(repo),
+            head or "the working tree",
+            consequence="nothing planned",
         )
         notes: list[str] = []
-        if state_path is not None:
-            applied, digest = store_state(state_path)
-        else:
-            applied, digest = {}, no_secrets
+        applied: dict[str, AppliedGateway] = {}
+        digest: SecretDigest = no_secrets
+        stored = reading.read_state(state_path) if state_path is not None else None
+        if stored is not None:  # read-only; a missing file: nothing applied, and none is created
+            applied = stored.applied
+            digest = digests.key_digest(stored.secret_key, SecretResolver())
         planner = Planner(desired.catalog, digest=digest)
         if base is not None:
-            base_repo = load_valid(GitSource(repo, base), f"the base revision {base}")
+            base_repo = common.load_valid(
+                GitSource(repo, base),
+                f"the base revision {base}",
+                consequence="nothing planned",
+            )
             applied = assume_applied(Planner(base_repo.catalog), base_repo, inventory)
             notes.append(f"planned against {base} as if it were fully applied")
         elif state_path is None:
             notes.append("no --state given: planned as if nothing had been applied yet")
-    except (GitSourceError, InventoryError, InputError) as exc:
-        fail(str(exc))
-        return
+    except (GitSourceError, InventoryError, InputError, StoreError) as exc:
+        common.fail(str(exc))
     plan = planner.plan(desired, inventory, applied)
     unknown = sum(1 for p in plan.gateways.values() if not p.firmware_known)
     if unknown:

@@ -1,7 +1,8 @@
 """``reconciler retry PROFILE``: Retry Upload for the profile's Declined and Mismatch members.
 
-Refused (exit 1) when there are none, like the seed's button.  Exit 0 when
-every retried gateway reached Accepted, 1 otherwise.
+Thin over :func:`reconciler.engine.cycle.retry_once`.  Refused (exit 1) when
+no member may be retried (the rule of :mod:`reconciler.members.retrying`).
+Exit 0 when every retried gateway reached Accepted, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -17,24 +18,32 @@ from reconciler import errors
 from reconciler.cli import common
 from reconciler.drivers.http import HttpDriver
 from reconciler.drivers.settings import HeadendSettings
-from reconciler.engine.rollouts import Engine, NothingToRetry, Outcome
+from reconciler.engine import cycle
+from reconciler.engine.rollouts import NothingToRetry, Outcome
 from reconciler.loading.secrets import SecretResolver
 
 
 async def run_retry(
     profile: str, repo_path: Path, headend: str, state_path: Path, console: Console
 ) -> Outcome:
+    """Load the current commit (policies, catalog), open the store and the head-end, retry."""
     source, commit = common.repo_source(repo_path)
     repo = common.load_valid(source, f"commit {commit[:12]}" if commit else str(repo_path))
     store = common.open_store(state_path)
-    policies = {name: p.rollout for name, p in repo.profiles.items()}
-    async with HttpDriver(HeadendSettings.from_env(base_url=headend)) as driver:
-        engine = Engine(
-            driver=driver, store=store, catalog=repo.catalog, resolve_secret=SecretResolver()
-        )
-        with common.Progress(console) as progress:
-            engine.on_progress = progress
-            return await engine.retry(profile, policies=policies, commit=commit)
+    try:
+        async with HttpDriver(HeadendSettings.from_env(base_url=headend)) as driver:
+            with common.Progress(console) as progress:
+                return await cycle.retry_once(
+                    profile=profile,
+                    repo=repo,
+                    commit=commit,
+                    driver=driver,
+                    store=store,
+                    resolve_secret=SecretResolver(),
+                    on_progress=progress,
+                )
+    finally:
+        store.close()
 
 
 @click.command("retry")

@@ -1,6 +1,8 @@
-"""``reconciler run``: the daemon (DESIGN.md section 8), thin over :mod:`reconciler.daemon.running`.
+"""``reconciler run``: the daemon, thin over :func:`reconciler.daemon.running.serve`.
 
-Every flag also reads ``RECONCILER_<FLAG>`` (``--headend`` reads
+Parses the flags into :class:`~reconciler.daemon.settings.DaemonSettings` and
+the head-end's settings, sets up logging and serves until SIGTERM or SIGINT
+(``docs/daemon.md``).  Every flag also reads ``RECONCILER_<FLAG>`` (``--headend`` reads
 ``RECONCILER_HEADEND_URL``); the head-end token comes from
 RECONCILER_HEADEND_TOKEN, the retry endpoint's from RECONCILER_ADMIN_TOKEN.
 Exit 0 after SIGTERM or SIGINT, 1 on a configuration error.

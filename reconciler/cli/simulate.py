@@ -1,4 +1,4 @@
-"""``reconciler simulate``: serve the head-end simulator (DESIGN.md sections 6 and 7).
+"""``reconciler simulate``: serve the head-end simulator (its API, a synthetic fleet, faults).
 
 Thin: turns options into :class:`~reconciler.headends.simulator.SimulatorOptions`
 and serves :class:`~reconciler.headends.simulator.Simulator` until SIGINT or

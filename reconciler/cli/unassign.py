@@ -1,9 +1,9 @@
 """``reconciler unassign --query Q``: the matching gateways leave their profile (entries stay).
 
-Thin: selection, refusals and editing are shared with ``assign`` in
-:mod:`reconciler.cli.assign`.  A gateway that leaves its profile gets one
-rollout of the firmware defaults, then only its subsettings are managed
-(DESIGN.md section 4).
+Thin: the selection is :func:`reconciler.cli.assign.select`, the rules and the
+edit :func:`reconciler.editing.membership.unassign`, the gate and the write
+:func:`reconciler.cli.edits.finish`.  A gateway that leaves its profile gets
+one rollout of the firmware defaults, then only its subsettings are managed.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from reconciler.cli import assign, edits, inputs
+from reconciler.editing import membership
 
 
 @click.command("unassign")
@@ -35,11 +36,13 @@ def command(
 
     Exit 0 done or nothing to do, 1 refused (active rollout, no match), 2 usage.
     """
-    assign.unassign(
+    repo_model, rows = assign.select(
         query,
-        dry_run,
         repo,
         state_path=state_path,
         inventory_path=inventory_path,
         headend_url=headend_url,
     )
+    with edits.reported():
+        edit = membership.unassign(repo, repo_model, rows, query=query)
+    edits.finish(repo, edit, dry_run=dry_run)

@@ -25,12 +25,12 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark, YAMLError
 from ruamel.yaml.tokens import CommentToken
 
+from reconciler.errors import EditError
+
+__all__ = ["EditError"]  # re-exported: the edits raise it by this name too
+
 DEFAULT_INDENT = (2, 4, 2)
 """(mapping, sequence, offset) as in the example repository: ``  - id: X`` under ``gateways:``."""
-
-
-class EditError(Exception):
-    """An edit that cannot be made as asked; the message says why and what to do."""
 
 
 # --- reading and writing ------------------------------------------------------

@@ -71,6 +71,13 @@ class StateStore(Protocol):
         """The key of the keyed hash that secret values are compared by (created once per store)."""
         ...
 
+    def stored_secret_key(self) -> bytes | None:
+        """The key of :meth:`secret_key` if one was created, else ``None``; never writes.
+
+        For read-only callers (``reconciler plan``); without a key, no plan
+        against this store has hashed a secret yet."""
+        ...
+
     def get_meta(self, key: str) -> str | None: ...
 
     def set_meta(self, key: str, value: str) -> None: ...

@@ -5,9 +5,10 @@ transaction when the *process* dies (``kill -9``); only a power loss may drop
 the last commits, never corrupt the database.  Set ``durable=True`` for
 ``synchronous=FULL`` where that matters more than write speed.
 
-Schema versions live in ``PRAGMA user_version``; :data:`MIGRATIONS` holds one
-script per version, applied in order, each in its own transaction, so a store
-written by any earlier release opens with the current one.
+The schema and its migrations are in :mod:`reconciler.store.migrations`: a
+store written by any earlier release opens with the current one (read-only
+opening never migrates).  Callers open a store with
+:func:`reconciler.store.opening.open_store` (``reconciler.store.open_store``).
 """
 
 from __future__ import annotations
@@ -17,73 +18,18 @@ import json
 import os
 import secrets
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+from reconciler.errors import StoreError
 from reconciler.model.state import AppliedGateway, Status
+from reconciler.store import migrations
 from reconciler.store.base import Rollout, Transition
+from reconciler.store.migrations import MIGRATIONS, SCHEMA_VERSION
 
-_STATUSES = ", ".join(f"'{s.value}'" for s in Status)
-
-MIGRATIONS: tuple[str, ...] = (
-    # 1: gateways, rollouts, meta
-    f"""
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE rollouts (
-        rollout_id INTEGER PRIMARY KEY AUTOINCREMENT,
-        commit_sha TEXT,
-        profile TEXT,
-        started_at REAL NOT NULL,
-        finished_at REAL,
-        state TEXT NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'finished', 'aborted')),
-        reason TEXT NOT NULL DEFAULT ''
-    );
-    CREATE TABLE gateways (
-        gateway_id TEXT PRIMARY KEY,
-        type TEXT NOT NULL,
-        firmware TEXT,
-        profile TEXT,
-        status TEXT NOT NULL CHECK (status IN ({_STATUSES})),
-        accepted TEXT NOT NULL DEFAULT '{{}}',
-        target TEXT NOT NULL DEFAULT '{{}}',
-        reason TEXT NOT NULL DEFAULT '',
-        job_id TEXT,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        commit_sha TEXT,
-        rollout_id INTEGER REFERENCES rollouts(rollout_id),
-        updated_at REAL NOT NULL DEFAULT 0
-    );
-    CREATE INDEX gateways_by_status ON gateways(status);
-    CREATE INDEX gateways_by_profile ON gateways(profile);
-    """,
-    # 2: drift details, skipped keys, and a transition history
-    """
-    ALTER TABLE gateways ADD COLUMN mismatch TEXT NOT NULL DEFAULT '{}';
-    ALTER TABLE gateways ADD COLUMN skipped TEXT NOT NULL DEFAULT '[]';
-    CREATE TABLE transitions (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        gateway_id TEXT NOT NULL,
-        status TEXT NOT NULL,
-        at REAL NOT NULL,
-        reason TEXT NOT NULL DEFAULT '',
-        rollout_id INTEGER
-    );
-    CREATE INDEX transitions_by_gateway ON transitions(gateway_id, id);
-    """,
-    # 3: the current job: its idempotency key and what it sends (sealed, no secret values)
-    """
-    ALTER TABLE gateways ADD COLUMN job_key TEXT;
-    ALTER TABLE gateways ADD COLUMN send TEXT NOT NULL DEFAULT '{}';
-    """,
-    # 4: configurations stored once by content hash; a gateway row holds "@HASH" (or a small
-    # inline JSON text, as every row written before this version does)
-    """
-    CREATE TABLE configs (hash TEXT PRIMARY KEY, text TEXT NOT NULL);
-    """,
-)
-SCHEMA_VERSION = len(MIGRATIONS)
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteStore", "StoreError"]
 
 _COLUMNS = (
     "gateway_id, type, firmware, profile, status, accepted, target, reason, job_id, attempts, "
@@ -94,16 +40,15 @@ _COLUMNS = (
 _INLINE_MAX = 64
 """Configurations whose JSON is at most this long stay inline in the row ("{}", one key)."""
 
+_SECRET_KEY = "secret_hmac_key"
+"""The ``meta`` row that holds the secret digest key (hex); read it through the methods."""
+
 _PARSED_CACHE = 20_000
 """Distinct configuration texts kept decoded between reads (see :meth:`SQLiteStore._parse`)."""
 
 
 def _dump(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
-
-
-class StoreError(Exception):
-    """The store cannot be opened or is newer than this release understands."""
 
 
 class SQLiteStore:
@@ -146,31 +91,14 @@ class SQLiteStore:
 
     @property
     def schema_version(self) -> int:
-        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        return migrations.schema_version(self._db)
 
     def migrate(self, target: int = SCHEMA_VERSION) -> None:
         """Apply the migrations from the store's version up to ``target``, one transaction each."""
-        current = self.schema_version
-        if current > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path}: schema version {current} is newer than this release understands ({SCHEMA_VERSION})"
-            )
-        for version in range(current + 1, target + 1):
-            with self._transaction():
-                for statement in MIGRATIONS[version - 1].split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version={version}")
+        migrations.migrate(self._db, self.path, target)
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return migrations.transaction(self._db)
 
     # --- gateways -------------------------------------------------------------
 
@@ -407,15 +335,18 @@ class SQLiteStore:
         with self._transaction() as db:
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
+    def stored_secret_key(self) -> bytes | None:
+        existing = self.get_meta(_SECRET_KEY)
+        return None if existing is None else bytes.fromhex(existing)
+
     def secret_key(self) -> bytes:
-        existing = self.get_meta("secret_hmac_key")
+        existing = self.get_meta(_SECRET_KEY)
         if existing is None:
             with self._transaction() as db:
-                row = db.execute("SELECT value FROM meta WHERE key = 'secret_hmac_key'").fetchone()
+                row = db.execute("SELECT value FROM meta WHERE key = ?", (_SECRET_KEY,)).fetchone()
                 existing = row[0] if row is not None else secrets.token_hex(32)
                 db.execute(
-                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('secret_hmac_key', ?)",
-                    (existing,),
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (_SECRET_KEY, existing)
                 )
         return bytes.fromhex(existing)
 

@@ -17,9 +17,11 @@ import pytest
 from reconciler.model.state import Status
 from reconciler.store.sqlite import SQLiteStore
 from reconciler.testing import SimulatorHandle, running_simulator
+from tests.daemon.conftest import managed
 
 EXAMPLE = Path(__file__).resolve().parents[2]
 TOKEN = "apply-test-token"
+SIMULATOR_SEED = 7
 SECRETS = {
     "public_ac_auth_key": "pa-0123456789abcdef",
     "fleet_depot_auth_key": "fd-0123456789abcdef",
@@ -60,7 +62,7 @@ def environment(tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 def simulator(config_repo: Path) -> Iterator[SimulatorHandle]:
     with running_simulator(
-        gateways_repo=config_repo, token=TOKEN, latency_ms=5, job_step_ms=150, seed=7
+        gateways_repo=config_repo, token=TOKEN, latency_ms=5, job_step_ms=150, seed=SIMULATOR_SEED
     ) as handle:
         yield handle
 
@@ -175,7 +177,7 @@ def test_kill_9_at_a_random_moment_then_rerun_completes_without_duplicate_jobs(
         # The kill landed mid-rollout: not everything was Accepted yet.
         assert [s for s in interrupted.values() if s.status is not Status.ACCEPTED] or len(
             interrupted
-        ) < 80
+        ) < len(managed(config_repo, seed=SIMULATOR_SEED))
     result = apply(config_repo, simulator, state, environment)
     assert result.returncode == 0, result.stdout + result.stderr
     with SQLiteStore(state) as store:

@@ -227,6 +227,26 @@ def test_a_missing_state_file_means_nothing_applied_and_is_not_created(
     assert not state.exists()
 
 
+def test_planning_against_a_store_never_writes_it_not_even_a_secret_key(
+    config_repo: Path, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.db"
+    SQLiteStore(state).close()
+    before = state.read_bytes()
+    assert run("plan", str(config_repo), "--state", str(state))[0] == 0
+    assert state.read_bytes() == before
+    with SQLiteStore(state, read_only=True) as store:
+        assert store.stored_secret_key() is None
+
+
+def test_a_file_that_is_no_store_is_a_one_line_error(config_repo: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    state.write_bytes(b"this is not sqlite" * 100)
+    code, _, err = run("plan", str(config_repo), "--state", str(state))
+    assert code == 1
+    assert err.startswith(f"reconciler: {state}: ") and err.count("\n") == 1
+
+
 def test_an_invalid_repository_is_not_planned(config_repo: Path) -> None:
     (config_repo / "gateways.d" / "bad.yaml").write_text("gateways: 3\n", encoding="utf-8")
     code, out, err = run("plan", str(config_repo))

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.errors import StoreError
 from reconciler.model.state import AppliedGateway, Status
-from reconciler.store.sqlite import MIGRATIONS, SCHEMA_VERSION, SQLiteStore, StoreError
+from reconciler.store.migrations import MIGRATIONS, SCHEMA_VERSION
+from reconciler.store.sqlite import SQLiteStore
 
 
 def state(gateway_id: str, status: Status = Status.ACCEPTED, **changes: object) -> AppliedGateway:

@@ -1,0 +1,54 @@
+"""The one way to open a state store: :func:`open_store`, by path or URL.
+
+Called by the commands (:mod:`reconciler.cli.common`, ``plan``, ``status``,
+``search``, ``assign``) and meant for the daemon, so that every caller gets the
+same backend choice, the same read-only rules and the same one-line
+:class:`~reconciler.errors.StoreError` for a file that cannot be used.
+Read-only views that read a store in one go are in :mod:`reconciler.store.reading`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from reconciler.errors import StoreError
+from reconciler.store.base import StateStore
+from reconciler.store.sqlite import SQLiteStore
+
+SQLITE_SCHEME = "sqlite:///"
+"""URL prefix of a SQLite store; the rest is the path, as in SQLAlchemy
+(``sqlite:///state.db`` relative, ``sqlite:////var/lib/reconciler/state.db`` absolute)."""
+
+
+def store_path(location: str | os.PathLike[str]) -> Path:
+    """The SQLite file that ``location`` (a path or a ``sqlite:///`` URL) names; other URLs: :class:`StoreError`."""
+    text = os.fspath(location)
+    if text.startswith(SQLITE_SCHEME):
+        return Path(text[len(SQLITE_SCHEME) :])
+    if "://" in text:
+        scheme = text.split("://", 1)[0]
+        raise StoreError(f"{scheme}://...: no such state store backend (a path, or sqlite:///PATH)")
+    return Path(text)
+
+
+def open_store(
+    location: str | os.PathLike[str], *, read_only: bool = False, durable: bool = False
+) -> StateStore:
+    """The state store at ``location``: a path or a ``sqlite:///`` URL.
+
+    Writable (the default): created if absent (with its folder) and migrated
+    to this release's schema.  ``read_only``: never written, never migrated,
+    never created; a missing file, a store of another schema version or a
+    file that is no store raises :class:`StoreError`.  ``durable``:
+    ``synchronous=FULL`` (see :mod:`reconciler.store.sqlite`).  Every problem
+    is a :class:`StoreError` with a one-line message that names the file.
+    Close the store with ``close()`` (or ``contextlib.closing``).
+    """
+    path = store_path(location)
+    if read_only and not path.is_file():
+        raise StoreError(f"{path}: no state store there")
+    try:
+        return SQLiteStore(path, read_only=read_only, durable=durable)
+    except OSError as exc:  # the folder cannot be created, the file not opened
+        raise StoreError(f"{path}: cannot open the state store: {exc.strerror or exc}") from exc
