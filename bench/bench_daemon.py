@@ -12,7 +12,7 @@ counter rises (polled every ~2 ms); the next commit waits until the daemon has
 finished that rollout (``reconciler_reconcile_duration_seconds_count``).
 Baselines in the same run: the ``git commit`` itself, and one job acknowledged
 by the same simulator (``POST /api/v1/jobs`` over a fresh connection).
-Target (issue E): p95 < 1 s.
+Target: p95 < 1 s.
 """
 
 from __future__ import annotations

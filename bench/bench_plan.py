@@ -26,7 +26,8 @@ import git
 from reconciler.loading.gitsource import GitSource
 from reconciler.loading.inventories import read_inventory
 from reconciler.loading.repos import RepoLoader
-from reconciler.plan.planning import Planner, affected_gateways
+from reconciler.plan.affected import affected_gateways
+from reconciler.plan.planning import Planner
 from reconciler.testing import inventory_for, synthetic_repo, timed_command
 
 

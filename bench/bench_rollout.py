@@ -9,7 +9,7 @@ Baselines in the same run: the same ``apply`` on an empty repository (the
 process as it runs against this head-end, inventory of every head-end gateway
 included), and the bare process (``import reconciler.cli.apply`` and exit);
 RSS per managed gateway = (peak - baseline) / gateways, printed for both.
-Targets (issue D): >= 1,000 gateways/s; <= 2 KB RSS per managed gateway.
+Targets: >= 1,000 gateways/s; <= 2 KB RSS per managed gateway.
 """
 
 from __future__ import annotations

@@ -21,15 +21,16 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 from reconciler.daemon.running import Daemon
 from reconciler.daemon.settings import DaemonSettings
 from reconciler.drivers.settings import HeadendSettings
 from reconciler.headends.simulator import Simulator, SimulatorOptions, serving
 from reconciler.loading.secrets import SecretResolver
+from reconciler.members.rows import NO_STATUS
+from reconciler.model.state import Status
 
 CHANGED_PROFILE = "fleet-depot"
 TOKEN = "demo-token"
@@ -130,10 +131,10 @@ async def run(
                     f"committed {change[:12]}: {CHANGED_PROFILE} HeartbeatInterval {old} -> {new} s; "
                     "watching the rollout"
                 )
-                accepted = _accepted_transitions(daemon)
                 ok = await _until_applied(daemon, change, say)
+                accepted = daemon.status.last_rollout.get(Status.ACCEPTED.value, 0)
                 say(
-                    f"  {_accepted_transitions(daemon) - accepted:.0f} gateways accepted the change "
+                    f"  {accepted} gateways accepted the change "
                     "(only members whose effective value changed get a job: the change is in one "
                     "gateway type's block)"
                 )
@@ -149,21 +150,24 @@ async def run(
 async def _until_applied(
     daemon: Daemon, sha: str, say: Callable[[str], None], timeout_s: float = 120.0
 ) -> bool:
-    """Print status counts as they move until ``sha`` is applied; True when all members are Accepted."""
+    """Print status counts as they move until ``sha`` is applied; True when all members are Accepted.
+
+    The counts are the daemon's status record's (those of its last report).
+    """
     deadline = time.monotonic() + timeout_s
     shown = ""
     while time.monotonic() < deadline:
-        r = daemon.reconciler
-        done = r.applied is not None and r.applied.info.sha == sha and r.task is None
-        report: Any = await daemon.refresh_report() if done else daemon.report()
-        line = _counts(report)
+        status = daemon.status
+        done = status.applied is not None and status.applied.info.sha == sha and not status.busy
+        if done:
+            status = await daemon.refresh()
+        line = _counts(status.totals)
         if line != shown:
             say(f"  {line}")
             shown = line
         if done:
-            return all(
-                g["status"] in ("Accepted", None) for g in report["gateways"] if g["declared"]
-            )
+            unsettled = set(status.totals) - {Status.ACCEPTED.value, NO_STATUS}
+            return not any(status.totals[key] for key in unsettled)
         await asyncio.sleep(0.1)
     raise TimeoutError(f"commit {sha[:12]} was not rolled out within {timeout_s:.0f} s")
 
@@ -182,15 +186,7 @@ async def _signalled() -> None:
             loop.remove_signal_handler(sig)
 
 
-def _accepted_transitions(daemon: Daemon) -> float:
-    value = daemon.metrics.registry.get_sample_value(
-        "reconciler_rollout_transitions_total", {"status": "Accepted"}
-    )
-    return value or 0.0
-
-
-def _counts(report: Any) -> str:
-    totals = report["totals"]
+def _counts(totals: Mapping[str, int]) -> str:
     return ", ".join(f"{key} {totals[key]}" for key in totals if totals[key]) or "no gateways yet"
 
 

@@ -9,6 +9,7 @@ Built by :mod:`reconciler.daemon.running`, which passes itself as the
 | ``GET /healthz`` | 200 while the process serves requests |
 | ``GET /readyz`` | 200 once a commit is loaded and while git and the head-end answer, else 503; JSON with reasons |
 | ``GET /api/v1/status`` | the report (report.json) |
+| ``GET /api/v1/members?q=QUERY&profile=P&page=N&per_page=M`` | Magic Search over the report's gateways, one page (:func:`reconciler.daemon.reports.members_answer`); 400 ``{"error"}`` for a bad query |
 | ``POST /api/v1/profiles/NAME/retry`` | Retry Upload: 202 started, 401 no token, 403 wrong token or none configured, 404 unknown profile, 409 nothing to retry |
 | ``GET /`` | report.html |
 | ``POST /hooks/git`` | 202: fetch and look at the branch now (a git host's push webhook) |
@@ -23,16 +24,25 @@ from typing import Any, Protocol
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from reconciler.daemon import reports
 from reconciler.daemon.metrics import Metrics
-from reconciler.daemon.reconciling import Reconciler
+from reconciler.daemon.status import DaemonStatus
 
 
 class Backend(Protocol):
     """What the endpoints need from the running daemon."""
 
     metrics: Metrics
-    reconciler: Reconciler
     admin_token: str | None
+
+    @property
+    def status(self) -> DaemonStatus:
+        """The loop's status record (readiness, the last valid commit)."""
+        ...
+
+    def wake(self) -> None: ...
+
+    def retryable(self, profile: str) -> int: ...
 
     def report(self) -> Mapping[str, Any]: ...
 
@@ -57,8 +67,10 @@ def app(backend: Backend) -> web.Application:
 
     @routes.get("/readyz")
     async def readyz(request: web.Request) -> web.Response:
-        ready, reasons = backend.reconciler.ready
-        return web.json_response({"ready": ready, "reasons": reasons}, status=200 if ready else 503)
+        now = backend.status
+        return web.json_response(
+            {"ready": now.ready, "reasons": now.reasons}, status=200 if now.ready else 503
+        )
 
     @routes.get("/api/v1/status")
     async def status(request: web.Request) -> web.Response:
@@ -66,13 +78,18 @@ def app(backend: Backend) -> web.Application:
             text=backend.report_text("report.json"), content_type="application/json"
         )
 
+    @routes.get("/api/v1/members")
+    async def members(request: web.Request) -> web.Response:
+        status, body = reports.members_answer(backend.report(), request.query)
+        return web.json_response(body, status=status)
+
     @routes.get("/")
     async def page(request: web.Request) -> web.Response:
         return web.Response(text=backend.report_text("report.html"), content_type="text/html")
 
     @routes.post("/hooks/git")
     async def hook(request: web.Request) -> web.Response:
-        backend.reconciler.wake()
+        backend.wake()
         return web.json_response({"status": "fetching"}, status=202)
 
     @routes.post("/api/v1/profiles/{name}/retry")
@@ -81,10 +98,10 @@ def app(backend: Backend) -> web.Application:
         if refused is not None:
             return refused
         name = request.match_info["name"]
-        good = backend.reconciler.good
+        good = backend.status.good
         if good is None or name not in good.repo.profiles:
             return _error(404, f"no profile '{name}' in the last valid commit")
-        count = backend.reconciler.retryable(name)
+        count = backend.retryable(name)
         if count == 0:
             return _error(
                 409, f"profile '{name}' has no Declined or Mismatch member; nothing to retry"

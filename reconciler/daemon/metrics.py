@@ -1,10 +1,15 @@
-"""The daemon's Prometheus metrics, in a registry of their own (DESIGN.md section 8).
+"""The daemon's Prometheus metrics, in a registry of their own.
 
-Created by :mod:`reconciler.daemon.running`; fed by the reconcile loop (commits,
-durations, transitions), the HTTP driver's ``on_response`` hook (head-end
-requests) and the report refresh (gateways per profile and status); served by
-``GET /metrics``.  No metric carries a gateway id as a label: label values are
-profiles, statuses, endpoints and codes, all bounded sets.
+Created by :mod:`reconciler.daemon.running`.  Gauges are recorded from the
+daemon's status record (:meth:`Metrics.record`, called by
+:class:`~reconciler.daemon.status.StatusBoard` on every update): commit
+validity, the applied commit's time, head-end health and the gateways per
+profile and status (the counts the report was built from).  Counters and
+histograms are events: commits loaded, failures, transitions and durations
+(the reconcile loop and its tasks), head-end requests (the HTTP driver's
+``on_response`` hook).  Served by ``GET /metrics``.  No metric carries a
+gateway id as a label: label values are profiles, statuses, endpoints and
+codes, all bounded sets.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from reconciler import __version__
-from reconciler.members.search import ProfileCounts
+from reconciler.daemon.status import DaemonStatus
+from reconciler.members.counts import ProfileCounts
 
 NO_PROFILE = "(none)"
 """The ``profile`` label of gateways declared without a profile."""
@@ -100,12 +106,24 @@ class Metrics:
         )
         self.build_info.labels(version=__version__).set(1)
         self._gateway_labels: set[tuple[str, str]] = set()
+        self._counted: object = None
+
+    def record(self, status: DaemonStatus) -> None:
+        """Set the gauges from the daemon's status record (every field they show comes from it)."""
+        if status.head is not None:
+            self.last_commit_valid.set(1 if status.head.repo.valid else 0)
+        if status.applied is not None:
+            self.applied_commit_timestamp.set(status.applied.info.timestamp)
+        if status.headend_up is not None:
+            self.headend_up.set(1 if status.headend_up else 0)
+        if status.counts is not self._counted:
+            self._counted = status.counts
+            self.set_gateways(status.counts)
 
     def on_response(self, endpoint: str, code: str, seconds: float) -> None:
         """The HTTP driver's hook: one call per head-end response (or failure)."""
         self.headend_requests.labels(endpoint=endpoint, code=code).inc()
         self.headend_request_duration.labels(endpoint=endpoint).observe(seconds)
-        self.headend_up.set(0 if code == "error" or code.startswith("5") else 1)
 
     def set_gateways(self, counts: Iterable[ProfileCounts]) -> None:
         """Replace ``reconciler_gateways`` with these counts (label sets that vanished are removed)."""

@@ -5,7 +5,8 @@ about once a second): :func:`build` turns a :class:`Snapshot` of the loop's
 state into the report, a plain JSON-able dict, and :func:`write` writes the
 three files atomically (a temporary file in the same directory, then
 ``os.replace``), so a reader never sees half a report.  ``GET /api/v1/status``
-serves the same dict.
+serves the same dict, and ``GET /api/v1/members`` searches its gateways with
+Magic Search (:func:`members_answer`).
 
 report.json (schema ``reconciler/daemon/report.schema.json``, version 1)::
 
@@ -28,10 +29,11 @@ report.json (schema ``reconciler/daemon/report.schema.json``, version 1)::
         "last_change": {"sha", "date", "author"} | null,   # last commit that changed the file
         "members": 12,
         "statuses": {"Initial": 0, ..., "none": 0},         # every status, zeros included
-        "retry_possible": false,      # any member Declined or Mismatch (Retry Upload)
+        "retry_possible": false,      # Retry Upload has members to push to: Declined,
+                                      # Mismatch, or left Initial by an aborted rollout
         "aborted": "declined 5 of 20 ..." | null            # why its last rollout stopped early
       }],
-      "gateways": [{
+      "gateways": [{                  # reconciler.members.rows.member_json, as in `status --format json`
         "id", "type", "firmware",     # firmware from the head-end's inventory (null: unknown)
         "profile",                    # null: no profile
         "station_ids": [...], "port_ids": [...], "provider", "address", "owner",
@@ -39,14 +41,14 @@ report.json (schema ``reconciler/daemon/report.schema.json``, version 1)::
         "labels": {"k": "v"},
         "status": "Accepted" | ... | null,   # null: not managed yet
         "reason": "", "skipped": ["LightIntensity not in LSX 1.1.0"],
-        "updated_at": ISO | null,     # last change of its state
+        "updated_at": "2024-05-01T12:00:00Z" | null,   # last change of its state, UTC
         "declared": true              # false: deleted from gateways.d, being reset
       }]
     }
 
 COMMIT is ``{"sha", "author", "date", "message"}`` (author as ``Name <email>``,
 date ISO 8601 with the author's offset, message the subject line).  Secrets
-never appear: subsettings are masked by :mod:`reconciler.members.search`, and no
+never appear: subsettings are masked by :mod:`reconciler.members.rows`, and no
 desired or accepted configuration is part of the report.
 """
 
@@ -64,18 +66,15 @@ from typing import Any
 
 from reconciler import __version__
 from reconciler.daemon import pages
-from reconciler.daemon.watching import CommitInfo
-from reconciler.members.search import (
-    STATUS_KEYS,
-    Member,
-    count_by_profile,
-    count_statuses,
-    members,
-    value_text,
-)
-from reconciler.model.inventory import InventoryGateway
+from reconciler.daemon.status import Census, DaemonStatus
+from reconciler.errors import UnknownProfileError
+from reconciler.members.counts import STATUS_KEYS
+from reconciler.members.listing import listing, page_json, page_numbers
+from reconciler.members.query import QueryError, parse
+from reconciler.members.retrying import retryable_profiles
+from reconciler.members.rows import member_from_json, member_json, value_text
 from reconciler.model.repos import Repo
-from reconciler.model.state import AppliedGateway, Status
+from reconciler.model.state import AppliedGateway
 from reconciler.store.base import Rollout
 
 SCHEMA_VERSION = 1
@@ -85,18 +84,13 @@ FILES = ("report.json", "REPORT.md", "report.html")
 
 @dataclass
 class Snapshot:
-    """The loop's state at one moment, gathered on the loop's thread (the store lives there)."""
+    """The daemon's status record at one moment, the store's states and the members counted from them."""
 
     branch: str
-    head: CommitInfo | None
-    head_repo: Repo | None
-    good: CommitInfo | None
-    good_repo: Repo | None
-    applied: CommitInfo | None
-    rollout_running: bool
-    ready: bool
-    reasons: list[str]
-    inventory: Mapping[str, InventoryGateway] | None
+    status: DaemonStatus
+    """Commits, rollout running, readiness (:mod:`reconciler.daemon.status`)."""
+    census: Census
+    """The member rows and their counts (the same numbers feed the metrics)."""
     states: Mapping[str, AppliedGateway]
     rollouts: list[Rollout]
     profile_changes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
@@ -105,9 +99,10 @@ class Snapshot:
 
 def build(snapshot: Snapshot) -> dict[str, Any]:
     """The report as a JSON-able dict (see the module docstring)."""
-    repo = snapshot.good_repo
-    rows = members(repo, snapshot.inventory, snapshot.states) if repo else []
-    head_repo = snapshot.head_repo
+    status = snapshot.status
+    repo = status.good.repo if status.good else None
+    rows = snapshot.census.rows
+    head_repo = status.head.repo if status.head else None
     errors = (
         [
             {"file": d.file, "line": d.line, "column": d.column, "message": d.message}
@@ -122,28 +117,32 @@ def build(snapshot: Snapshot) -> dict[str, Any]:
         "generated_at": _iso(snapshot.generated_at),
         "version": __version__,
         "branch": snapshot.branch,
-        "commit": snapshot.head.as_dict() if snapshot.head else None,
+        "commit": status.head.info.as_dict() if status.head else None,
         "valid": head_repo.valid if head_repo is not None else False,
         "errors": errors,
-        "good_commit": snapshot.good.as_dict() if snapshot.good else None,
-        "applied_commit": snapshot.applied.as_dict() if snapshot.applied else None,
-        "rollout_running": snapshot.rollout_running,
-        "ready": snapshot.ready,
-        "not_ready_reasons": list(snapshot.reasons),
-        "totals": count_statuses(rows),
-        "profiles": _profiles(repo, rows, snapshot) if repo else [],
-        "gateways": [_gateway(m) for m in rows],
+        "good_commit": status.good.info.as_dict() if status.good else None,
+        "applied_commit": status.applied.info.as_dict() if status.applied else None,
+        "rollout_running": status.rollout_running,
+        "ready": status.ready,
+        "not_ready_reasons": status.reasons,
+        "totals": dict(snapshot.census.totals),
+        "profiles": _profiles(repo, snapshot) if repo else [],
+        "gateways": [member_json(m) for m in rows],
     }
 
 
-def _profiles(repo: Repo, rows: list[Member], snapshot: Snapshot) -> list[dict[str, Any]]:
+def _profiles(repo: Repo, snapshot: Snapshot) -> list[dict[str, Any]]:
     aborted: dict[str | None, str | None] = {}
     for rollout in sorted(snapshot.rollouts, key=lambda r: r.rollout_id):
         aborted[rollout.profile] = (
             (rollout.reason or "aborted") if rollout.state == "aborted" else None
         )
+    retryable = retryable_profiles(
+        snapshot.states.values(),
+        {r.rollout_id for r in snapshot.rollouts if r.state == "aborted"},
+    )
     result = []
-    for group in count_by_profile(rows, profiles=repo.profiles):
+    for group in snapshot.census.counts:
         if group.profile is None:
             continue
         profile = repo.profiles[group.profile]
@@ -156,46 +155,46 @@ def _profiles(repo: Repo, rows: list[Member], snapshot: Snapshot) -> list[dict[s
                 "last_change": dict(change) if change else None,
                 "members": group.members,
                 "statuses": dict(group.statuses),
-                "retry_possible": bool(
-                    group.statuses[Status.DECLINED.value] or group.statuses[Status.MISMATCH.value]
-                ),
+                "retry_possible": group.profile in retryable,
                 "aborted": aborted.get(group.profile),
             }
         )
     return result
 
 
-def _gateway(m: Member) -> dict[str, Any]:
-    return {
-        "id": m.gateway_id,
-        "type": m.type,
-        "firmware": m.firmware,
-        "profile": m.profile,
-        "station_ids": list(m.station_ids),
-        "port_ids": list(m.port_ids),
-        "provider": m.provider,
-        "address": m.address,
-        "owner": m.owner,
-        "subsettings": {k: _json_value(v) for k, v in m.subsettings.items()},
-        "labels": dict(m.labels),
-        "status": m.status.value if m.status else None,
-        "reason": m.reason,
-        "skipped": list(m.skipped),
-        "updated_at": _iso(m.updated_at) if m.updated_at else None,
-        "declared": m.declared,
-    }
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    if isinstance(value, list | tuple):
-        return [_json_value(v) for v in value]
-    return value_text(value)
-
-
 def _iso(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
+
+
+# --- GET /api/v1/members -----------------------------------------------------------------------
+
+
+def members_answer(
+    report: Mapping[str, Any], params: Mapping[str, str]
+) -> tuple[int, dict[str, Any]]:
+    """``GET /api/v1/members?q=QUERY&profile=P&page=N&per_page=M``: (HTTP status, JSON body).
+
+    Magic Search over the report's gateways, by the same engine as ``reconciler
+    search``: 200 with :func:`reconciler.members.listing.page_json` (``query``,
+    ``total``, ``matched``, ``statuses``, ``profiles``, ``members``, ``notes``,
+    ``page``, ``per_page``), or 400 with ``{"error"}`` naming what was expected
+    (for a bad query also ``query`` and ``position``, 0-based).
+    """
+    try:
+        page, per_page = page_numbers(params.get("page"), params.get("per_page"))
+        query = parse(params.get("q", ""))
+        found = listing(
+            [member_from_json(g) for g in report["gateways"]],
+            query=query,
+            profile=params.get("profile") or None,
+            profiles=[p["name"] for p in report["profiles"]],
+        )
+    except QueryError as exc:
+        error = {"error": f"bad query at column {exc.position + 1}: {exc.message}"}
+        return 400, {**error, "query": exc.query, "position": exc.position}
+    except (UnknownProfileError, ValueError) as exc:  # an unknown profile, a bad page number
+        return 400, {"error": str(exc)}
+    return 200, page_json(found, page=page, per_page=per_page)
 
 
 # --- REPORT.md ---------------------------------------------------------------------------------

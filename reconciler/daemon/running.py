@@ -1,7 +1,14 @@
 """Wiring of the daemon: store, driver, watcher, loop, reports, HTTP; and stopping on signals.
 
 ``reconciler run`` calls :func:`serve`; ``reconciler demo`` and the tests use
-:class:`Daemon` directly (``async with Daemon(settings) as daemon``).
+:class:`Daemon` directly (``async with Daemon(settings) as daemon``).  The
+:class:`Daemon` is the endpoints' backend: it hands out the loop's status
+record (:mod:`reconciler.daemon.status`) and writes the reports after every
+change of state (at most about once a second).  A report write counts the
+members once (:class:`~reconciler.daemon.status.Census`, in a worker thread
+with its own store connection), builds the report from those counts and puts
+them on the status record, from which the gauges are set: the report and
+``reconciler_gateways`` always show the same numbers.
 
 Stopping (SIGTERM, SIGINT, or leaving the ``async with``): no new job is
 started (``engine.stopping``), active jobs get ``stop_timeout_s`` to end and are
@@ -28,12 +35,14 @@ from reconciler.daemon import endpoints, reports
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.reconciling import Reconciler
 from reconciler.daemon.settings import DaemonSettings, host_and_port
+from reconciler.daemon.status import Census, DaemonStatus
 from reconciler.daemon.watching import Watcher
 from reconciler.drivers.http import HttpDriver
 from reconciler.drivers.settings import HeadendSettings
 from reconciler.engine.settings import EngineSettings
 from reconciler.loading.secrets import SecretResolver
-from reconciler.members.search import ProfileCounts
+from reconciler.model.state import AppliedGateway
+from reconciler.store.base import Rollout
 from reconciler.store.sqlite import SQLiteStore
 
 log = logging.getLogger("reconciler.daemon")
@@ -55,7 +64,7 @@ class Daemon:
         self.metrics = Metrics()
         self.store = SQLiteStore(settings.state)
         self.headend = headend or HeadendSettings.from_env(base_url=settings.headend_url)
-        self.watcher = Watcher(settings, wake=self._wake)
+        self.watcher = Watcher(settings, wake=self.wake)
         self.driver = HttpDriver(self.headend, on_response=self._on_response)
         self.reconciler = Reconciler(
             settings=settings,
@@ -80,16 +89,30 @@ class Daemon:
 
     # --- endpoints' backend ------------------------------------------------------------------------
 
+    @property
+    def status(self) -> DaemonStatus:
+        """The loop's status record, as of now."""
+        return self.reconciler.status
+
+    def wake(self) -> None:
+        """Look at the branch now (a ref changed, or ``POST /hooks/git``)."""
+        self.reconciler.wake()
+
+    def retryable(self, profile: str) -> int:
+        """Members of ``profile`` that Retry Upload would push to."""
+        return self.reconciler.retryable(profile)
+
     def report(self) -> Mapping[str, Any]:
         """The last written report.json, or one built now if none was written yet."""
         path = self.settings.report_dir / "report.json"
         if self._written and path.exists():
             loaded: Mapping[str, Any] = json.loads(path.read_text(encoding="utf-8"))
             return loaded
-        snapshot = self._snapshot()
-        snapshot.states = self.store.applied()
-        snapshot.rollouts = self.store.rollouts()
-        return reports.build(snapshot)
+        status = self.status
+        states = self.store.applied()
+        return reports.build(
+            self._snapshot(status, Census.take(status, states), states, self.store.rollouts())
+        )
 
     def report_text(self, name: str) -> str:
         """The last written text of ``name`` (report.json or report.html), read from the report directory.
@@ -167,9 +190,6 @@ class Daemon:
 
     # --- reports -----------------------------------------------------------------------------------
 
-    def _wake(self) -> None:
-        self.reconciler.wake()
-
     def _changed(self) -> None:
         self._dirty.set()
 
@@ -191,34 +211,14 @@ class Daemon:
             except Exception:
                 log.exception("writing the report failed; trying again on the next change")
 
-    def _snapshot(self) -> reports.Snapshot:
-        r = self.reconciler
-        ready, reasons = r.ready
-        return reports.Snapshot(
-            branch=self.settings.branch,
-            head=r.head.info if r.head else None,
-            head_repo=r.head.repo if r.head else None,
-            good=r.good.info if r.good else None,
-            good_repo=r.good.repo if r.good else None,
-            applied=r.applied.info if r.applied else None,
-            rollout_running=r.rollout_running,
-            ready=ready,
-            reasons=reasons,
-            inventory=r.inventory,
-            states={},
-            rollouts=[],
-            profile_changes=self._changes[1] if self._changes else {},
-            generated_at=time.time(),
-        )
-
-    async def refresh_report(self) -> Mapping[str, Any]:
-        """Write the report now (not waiting for the throttle) and return it."""
+    async def refresh(self) -> DaemonStatus:
+        """Write the report now (not waiting for the throttle); the status with its new counts."""
         await self._write_report()
-        return self.report()
+        return self.status
 
     async def _write_report(self) -> None:
         started = self._last_write = time.monotonic()
-        good = self.reconciler.good
+        good = self.status.good
         if good is not None and (self._changes is None or self._changes[0] != good.info.sha):
             try:
                 found = await asyncio.to_thread(
@@ -230,31 +230,38 @@ class Daemon:
                 self._changes = (good.info.sha, found)
             except Exception as exc:
                 log.warning("git log of profiles.d failed: %s", exc)
-        snapshot = self._snapshot()
-        await asyncio.to_thread(self._render, snapshot)
+        census = await asyncio.to_thread(self._render, self.status)
+        # The counts the report shows are the status's counts (and so the metrics').
+        self.reconciler.board.update(totals=census.totals, counts=census.counts)
         self._written = True
         self._last_duration = time.monotonic() - started
 
-    def _render(self, snapshot: reports.Snapshot) -> None:
-        """In a worker thread: read the states through a connection of its own, build, write."""
+    def _render(self, status: DaemonStatus) -> Census:
+        """In a worker thread: read the states through a connection of its own, count, build, write."""
         if self._reader is None:
             self._reader = SQLiteStore(self.settings.state, read_only=True)
-        snapshot.states = self._reader.applied()
-        snapshot.rollouts = self._reader.rollouts()
-        report = reports.build(snapshot)
+        states = self._reader.applied()
+        census = Census.take(status, states)
+        report = reports.build(self._snapshot(status, census, states, self._reader.rollouts()))
         reports.write(self.settings.report_dir, report)
-        self.metrics.set_gateways(_counts(report))
+        return census
 
-
-def _counts(report: Mapping[str, Any]) -> list[ProfileCounts]:
-    counts = [ProfileCounts(p["name"], p["members"], p["statuses"]) for p in report["profiles"]]
-    unassigned = [g for g in report["gateways"] if g["profile"] is None]
-    if unassigned:
-        statuses = dict.fromkeys(report["totals"], 0)
-        for g in unassigned:
-            statuses[g["status"] or "none"] += 1
-        counts.append(ProfileCounts(None, len(unassigned), statuses))
-    return counts
+    def _snapshot(
+        self,
+        status: DaemonStatus,
+        census: Census,
+        states: Mapping[str, AppliedGateway],
+        rollouts: list[Rollout],
+    ) -> reports.Snapshot:
+        return reports.Snapshot(
+            branch=self.settings.branch,
+            status=status,
+            census=census,
+            states=states,
+            rollouts=rollouts,
+            profile_changes=self._changes[1] if self._changes else {},
+            generated_at=time.time(),
+        )
 
 
 async def serve(settings: DaemonSettings, headend: HeadendSettings | None = None) -> int:

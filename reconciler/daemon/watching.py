@@ -28,14 +28,10 @@ from pathlib import Path
 import git
 import watchfiles
 
-from reconciler import errors
 from reconciler.daemon.settings import DaemonSettings
+from reconciler.errors import GitError as GitError
 
 log = logging.getLogger("reconciler.daemon.git")
-
-
-class GitError(errors.ReconcilerError):
-    """The repository cannot be read, cloned or fetched, or the branch does not exist (retried)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,12 @@
 The daemon runs in a thread with its own event loop (as the simulator does),
 so a test is plain synchronous code: it commits with the git CLI, calls the
 HTTP endpoints with urllib and polls for conditions with a timeout.
+
+``config_repo`` and ``simulator`` take indirect parameters:
+``@pytest.mark.parametrize("config_repo", [{"paced": ["highway-hpc"]}], indirect=True)``
+keeps those profiles' ``max_per_minute``;
+``@pytest.mark.parametrize("simulator", [{"job_step_ms": 150}], indirect=True)``
+passes simulator options.
 """
 
 from __future__ import annotations
@@ -25,7 +31,12 @@ from reconciler.daemon.running import Daemon
 from reconciler.daemon.settings import DaemonSettings
 from reconciler.drivers.settings import HeadendSettings
 from reconciler.engine.settings import EngineSettings
+from reconciler.headends.simulator import Simulator, SimulatorOptions
+from reconciler.loading.repos import load_repo
 from reconciler.loading.secrets import SecretResolver
+from reconciler.loading.sources import DirectorySource
+from reconciler.model.inventory import INVENTORY_LIST
+from reconciler.plan.planning import Planner
 from reconciler.testing import SimulatorHandle, running_simulator
 
 EXAMPLE = Path(__file__).resolve().parents[2]
@@ -38,6 +49,7 @@ SECRETS = {
     "lsg_sim_pin": "4711",
 }
 GIT_USER = ["-c", "user.name=Test Author", "-c", "user.email=author@example.invalid"]
+SIMULATOR_SEED = 1
 T = TypeVar("T")
 
 
@@ -96,13 +108,19 @@ def get_json(url: str) -> Any:
 
 
 @pytest.fixture
-def config_repo(tmp_path: Path) -> Path:
-    """The example repository as a git repo, without pacing (tests need seconds, not minutes)."""
+def config_repo(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    """The example repository as a git repo, without pacing (tests need seconds, not minutes).
+
+    Profiles named in the indirect parameter's ``paced`` keep their ``max_per_minute``.
+    """
+    paced = set(getattr(request, "param", {}).get("paced", ()))
     root = tmp_path / "config"
     root.mkdir()
     shutil.copytree(EXAMPLE / "profiles.d", root / "profiles.d")
     shutil.copytree(EXAMPLE / "gateways.d", root / "gateways.d")
     for profile in (root / "profiles.d").glob("*.yaml"):
+        if profile.stem in paced:
+            continue
         lines = profile.read_text(encoding="utf-8").splitlines(keepends=True)
         profile.write_text("".join(x for x in lines if "max_per_minute" not in x), encoding="utf-8")
     git(root, "init", "-q", "-b", "main")
@@ -121,9 +139,27 @@ def secrets_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def simulator(config_repo: Path) -> Iterator[SimulatorHandle]:
-    with running_simulator(gateways_repo=config_repo, token=TOKEN, seed=1) as handle:
+def simulator(config_repo: Path, request: pytest.FixtureRequest) -> Iterator[SimulatorHandle]:
+    """The head-end simulator over ``config_repo``'s gateways; the indirect parameter adds options."""
+    options = {"seed": SIMULATOR_SEED, **getattr(request, "param", {})}
+    with running_simulator(gateways_repo=config_repo, token=TOKEN, **options) as handle:
         yield handle
+
+
+def managed(config_repo: Path, *, seed: int = SIMULATOR_SEED) -> set[str]:
+    """The gateways the daemon manages: those a first plan rolls out to.
+
+    Planned as the daemon plans them, against the inventory of the simulator
+    that serves ``config_repo`` with ``seed`` (declared gateways with nothing
+    to set are not managed).
+    """
+    repo = load_repo(DirectorySource(config_repo))
+    fleet = Simulator(SimulatorOptions(gateways_repo=config_repo, seed=seed)).fleet
+    inventory = {
+        g.id: g
+        for g in INVENTORY_LIST.validate_python([g.inventory for g in fleet.gateways.values()])
+    }
+    return {p.gateway_id for p in Planner(repo.catalog).plan(repo, inventory, {}).actionable()}
 
 
 class DaemonThread:
@@ -226,12 +262,12 @@ def start_daemon(
 
 
 def applied_sha(daemon: DaemonThread) -> str | None:
-    return daemon.call(lambda d: d.reconciler.applied.info.sha if d.reconciler.applied else None)
+    return daemon.call(lambda d: d.status.applied.info.sha if d.status.applied else None)
 
 
 def settled(daemon: DaemonThread, sha: str) -> bool:
-    """``sha`` is applied, no rollout runs, and the report shows it."""
-    if applied_sha(daemon) != sha or daemon.call(lambda d: d.reconciler.task is not None):
+    """``sha`` is applied, no task of the loop runs, and the report shows it."""
+    if applied_sha(daemon) != sha or daemon.call(lambda d: d.status.busy):
         return False
     report = daemon.report()
     return bool(

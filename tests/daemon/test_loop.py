@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
+import time
 from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from reconciler.daemon import reports
+from reconciler.loading.repos import load_repo
+from reconciler.loading.sources import DirectorySource
 from reconciler.testing import SimulatorHandle
 from tests.daemon.conftest import (
     DaemonThread,
@@ -40,7 +46,7 @@ def test_a_commit_is_rolled_out_until_every_member_is_accepted(
 ) -> None:
     daemon = start_daemon()
     seed = head(config_repo)
-    wait_for(lambda: settled(daemon, seed), what="the seed commit to be rolled out")
+    wait_for(lambda: settled(daemon, seed), what="the first commit to be rolled out")
     change = commit(
         config_repo,
         "fleet-depot: heartbeat 1800 -> 1200",
@@ -66,7 +72,7 @@ def test_the_report_files_match_their_schema_and_hold_no_secret(
     start_daemon: StartDaemon, config_repo: Path, tmp_path: Path
 ) -> None:
     daemon = start_daemon()
-    wait_for(lambda: settled(daemon, head(config_repo)), what="the seed rollout")
+    wait_for(lambda: settled(daemon, head(config_repo)), what="the first rollout")
     written = wait_for(
         lambda: (
             (tmp_path / "report" / "report.json").exists()
@@ -125,7 +131,7 @@ def test_an_invalid_commit_is_held_back_with_its_errors_in_the_report(
 ) -> None:
     daemon = start_daemon()
     seed = head(config_repo)
-    wait_for(lambda: settled(daemon, seed), what="the seed rollout")
+    wait_for(lambda: settled(daemon, seed), what="the first rollout")
     jobs = simulator.counters()["jobs_created"]
     bad = commit(
         config_repo,
@@ -164,7 +170,7 @@ def test_an_invalid_commit_is_held_back_with_its_errors_in_the_report(
 def test_a_force_push_reconciles_the_new_head(start_daemon: StartDaemon, config_repo: Path) -> None:
     daemon = start_daemon()
     seed = head(config_repo)
-    wait_for(lambda: settled(daemon, seed), what="the seed rollout")
+    wait_for(lambda: settled(daemon, seed), what="the first rollout")
     path = "profiles.d/fleet-depot.yaml"
     first = commit(
         config_repo, "a", {path: replace("HeartbeatInterval: 1800", "HeartbeatInterval: 1500")}
@@ -180,28 +186,132 @@ def test_a_force_push_reconciles_the_new_head(start_daemon: StartDaemon, config_
     assert all(g["status"] in ("Accepted", None) for g in report["gateways"])
 
 
-def test_a_burst_of_commits_reconciles_the_newest(
-    start_daemon: StartDaemon, config_repo: Path
+def every(old: str, new: str) -> Callable[[str], str]:
+    """Replace every occurrence (a profile sets a key once per gateway type)."""
+
+    def edit(text: str) -> str:
+        assert old in text, f"{old!r} not found"
+        return text.replace(old, new)
+
+    return edit
+
+
+def profile_value(repo: Path, profile: str, key: str) -> int:
+    """The first value of ``key`` in ``profile``'s file (the same in each of its type blocks)."""
+    text = (repo / "profiles.d" / f"{profile}.yaml").read_text(encoding="utf-8")
+    match = re.search(rf"^\s+{key}: (\d+)", text, re.MULTILINE)
+    assert match, f"{profile} sets no {key}"
+    return int(match.group(1))
+
+
+def good_sha(daemon: DaemonThread) -> str | None:
+    """The newest valid commit the daemon loaded."""
+    return daemon.call(lambda d: d.status.good.info.sha if d.status.good else None)
+
+
+def rolling_out(daemon: DaemonThread) -> str | None:
+    """The newest valid commit while a rollout runs, else ``None``."""
+    return good_sha(daemon) if daemon.call(lambda d: d.status.rollout_running) else None
+
+
+BURST_PROFILE = "canary"
+"""Its rollout runs one job at a time (``max_in_flight: 1``): slow enough to commit a burst during it."""
+
+
+@pytest.mark.parametrize("simulator", [{"job_step_ms": 150}], indirect=True)
+def test_a_burst_of_commits_during_a_rollout_rolls_out_only_the_newest(
+    start_daemon: StartDaemon, config_repo: Path, simulator: SimulatorHandle
 ) -> None:
     daemon = start_daemon()
-    wait_for(lambda: settled(daemon, head(config_repo)), what="the seed rollout")
-    path = "profiles.d/fleet-depot.yaml"
-    value = 1800
-    for new in (1700, 1600, 1500, 1400):
-        last = commit(
-            config_repo,
-            f"{new}",
-            {path: replace(f"HeartbeatInterval: {value}", f"HeartbeatInterval: {new}")},
+    wait_for(lambda: settled(daemon, head(config_repo)), timeout=40, what="the first rollout")
+    path, key = f"profiles.d/{BURST_PROFILE}.yaml", "HeartbeatInterval"
+    members = load_repo(DirectorySource(config_repo)).members[BURST_PROFILE]
+    old = profile_value(config_repo, BURST_PROFILE, key)
+    values = [old + 10 * n for n in range(1, 5)]  # one distinctive value per commit
+    jobs = simulator.counters()["jobs_created"]
+
+    shas = [
+        commit(
+            config_repo, f"{key} {values[0]}", {path: every(f"{key}: {old}", f"{key}: {values[0]}")}
         )
-        value = new
-    wait_for(lambda: settled(daemon, last), what="the newest commit of the burst")
+    ]
+    wait_for(
+        lambda: rolling_out(daemon) == shas[0],
+        what="the first commit of the burst to be rolling out",
+    )
+    for before, value in itertools.pairwise(values):
+        shas.append(
+            commit(
+                config_repo, f"{key} {value}", {path: every(f"{key}: {before}", f"{key}: {value}")}
+            )
+        )
+        # Each commit of the burst is noticed and validated while the rollout runs.
+        wait_for(lambda: good_sha(daemon) == shas[-1], what="the daemon to load the commit")
+    assert daemon.call(lambda d: d.status.rollout_running), (
+        "the rollout ended before the burst was committed: slow the simulator down"
+    )
+    wait_for(lambda: settled(daemon, shas[-1]), timeout=40, what="the newest commit of the burst")
+
+    rolled_out = {r.commit for r in daemon.call(lambda d: d.store.rollouts())}
+    intermediate = set(shas[1:-1])
+    assert not rolled_out & intermediate, "an intermediate commit of the burst was rolled out"
+    assert {shas[0], shas[-1]} <= rolled_out
+    # The head-end got one job per member for the rollout under way and one for the newest.
+    assert simulator.counters()["jobs_created"] - jobs == 2 * len(members)
+    states = daemon.call(lambda d: d.store.applied())
+    assert {states[g].accepted[key] for g in members} == {values[-1]}
+    assert {states[g].commit for g in members} == {shas[-1]}
+
+
+PACED_PROFILE = "highway-hpc"
+
+
+@pytest.mark.parametrize("config_repo", [{"paced": [PACED_PROFILE]}], indirect=True)
+def test_a_profiles_max_per_minute_paces_its_jobs_at_the_head_end(
+    start_daemon: StartDaemon, config_repo: Path, simulator: SimulatorHandle
+) -> None:
+    repo = load_repo(DirectorySource(config_repo))
+    per_minute = repo.profiles[PACED_PROFILE].rollout.max_per_minute
+    assert per_minute, f"{PACED_PROFILE} lost its max_per_minute"
+    members = repo.members[PACED_PROFILE]
+    daemon = start_daemon()
+    wait_for(
+        lambda: settled(daemon, head(config_repo)),
+        timeout=10 + 2 * len(members) * 60 / per_minute,
+        what="the first rollout",
+    )
+    key = "HeartbeatInterval"
+    old = profile_value(config_repo, PACED_PROFILE, key)
+    jobs = simulator.counters()["jobs_created"]
+
+    started = time.monotonic()
+    change = commit(
+        config_repo,
+        f"{PACED_PROFILE}: {key} {old - 60}",
+        {f"profiles.d/{PACED_PROFILE}.yaml": every(f"{key}: {old}", f"{key}: {old - 60}")},
+    )
+    samples: list[tuple[float, int]] = []  # (seconds since the commit, jobs created by then)
+    deadline = started + 20 + 2 * len(members) * 60 / per_minute
+    while not samples or samples[-1][1] < len(members):
+        assert time.monotonic() < deadline, f"jobs created so far: {samples[-1:]}"
+        created = simulator.counters()["jobs_created"] - jobs
+        samples.append((time.monotonic() - started, created))
+        time.sleep(0.02)
+    wait_for(lambda: settled(daemon, change), what="the paced rollout")
+    assert simulator.counters()["jobs_created"] - jobs == len(members)
+    # The engine starts job k (from 0) no sooner than k * 60 / max_per_minute seconds into the
+    # rollout, which starts after the commit: at any moment, at most this many were created.
+    for seconds, created in samples:
+        allowed = int(seconds * per_minute / 60) + 1
+        assert created <= allowed, f"{created} jobs {seconds:.2f} s after the commit"
+    assert samples[-1][0] >= (len(members) - 1) * 60 / per_minute
 
 
 def test_a_head_end_outage_is_survived_and_reported(
     start_daemon: StartDaemon, config_repo: Path, simulator: SimulatorHandle
 ) -> None:
     daemon = start_daemon()
-    wait_for(lambda: settled(daemon, head(config_repo)), what="the seed rollout")
+    wait_for(lambda: settled(daemon, head(config_repo)), what="the first rollout")
     simulator.set_faults(error_rate=1.0)
     change = commit(
         config_repo,
@@ -228,7 +338,7 @@ def test_metrics_are_served_in_the_prometheus_format_without_gateway_ids(
     start_daemon: StartDaemon, config_repo: Path
 ) -> None:
     daemon = start_daemon()
-    wait_for(lambda: settled(daemon, head(config_repo)), what="the seed rollout")
+    wait_for(lambda: settled(daemon, head(config_repo)), what="the first rollout")
     wait_for(
         lambda: _metric(daemon, "reconciler_gateways", profile="canary", status="Accepted"),
         what="gauges",
@@ -260,11 +370,44 @@ def test_metrics_are_served_in_the_prometheus_format_without_gateway_ids(
     assert _metric(daemon, "reconciler_rollout_transitions_total", status="Accepted") > 0
 
 
+def test_the_gateway_gauges_count_what_the_report_counts(
+    start_daemon: StartDaemon, config_repo: Path
+) -> None:
+    daemon = start_daemon()
+    wait_for(lambda: settled(daemon, head(config_repo)), what="the first rollout")
+
+    def expected() -> dict[tuple[str, str], float]:
+        report = daemon.report()
+        found = {
+            (p["name"], status): float(count)
+            for p in report["profiles"]
+            for status, count in p["statuses"].items()
+        }
+        unassigned = [g for g in report["gateways"] if g["profile"] is None]
+        for status in report["totals"] if unassigned else ():
+            found[("(none)", status)] = float(
+                sum(1 for g in unassigned if (g["status"] or "none") == status)
+            )
+        return found
+
+    def gauges() -> dict[tuple[str, str], float]:
+        _, body = http(daemon.url + "/metrics")
+        return {
+            (s.labels["profile"], s.labels["status"]): s.value
+            for f in text_string_to_metric_families(body.decode())
+            for s in f.samples
+            if s.name == "reconciler_gateways"
+        }
+
+    wait_for(lambda: gauges() == expected(), what="the gauges to match the report")
+    assert sum(gauges().values()) == len(daemon.report()["gateways"])
+
+
 def test_retry_upload_needs_the_admin_token_and_something_to_retry(
     start_daemon: StartDaemon, config_repo: Path, simulator: SimulatorHandle
 ) -> None:
     daemon = start_daemon(admin_token="admin-test-token", readback_interval_s=0.5)
-    wait_for(lambda: settled(daemon, head(config_repo)), what="the seed rollout")
+    wait_for(lambda: settled(daemon, head(config_repo)), what="the first rollout")
     url = daemon.url + "/api/v1/profiles/workplace/retry"
     assert http(url, method="POST")[0] == 401
     assert http(url, method="POST", headers={"Authorization": "Bearer wrong"})[0] == 403
@@ -298,7 +441,7 @@ def test_retry_upload_is_refused_when_no_admin_token_is_set(
     start_daemon: StartDaemon, config_repo: Path
 ) -> None:
     daemon = start_daemon()
-    wait_for(lambda: settled(daemon, head(config_repo)), what="the seed rollout")
+    wait_for(lambda: settled(daemon, head(config_repo)), what="the first rollout")
     status, _ = http(
         daemon.url + "/api/v1/profiles/workplace/retry",
         method="POST",
@@ -360,9 +503,9 @@ def test_a_missing_branch_is_reported_and_retried_until_it_is_back(
 ) -> None:
     daemon = start_daemon()
     seed = head(config_repo)
-    wait_for(lambda: settled(daemon, seed), what="the seed rollout")
+    wait_for(lambda: settled(daemon, seed), what="the first rollout")
     git(config_repo, "branch", "-m", "main", "renamed")
-    daemon.call(lambda d: d.reconciler.wake())
+    daemon.call(lambda d: d.wake())
     wait_for(lambda: http(daemon.url + "/readyz")[0] == 503, what="/readyz to report the git error")
     assert any("git" in r for r in get_json(daemon.url + "/readyz")["reasons"])
     assert _metric(daemon, "reconciler_git_errors_total") >= 1

@@ -17,10 +17,7 @@ import pytest
 from reconciler.daemon import demo
 from reconciler.store.sqlite import SQLiteStore
 from reconciler.testing import SimulatorHandle, running_simulator
-from tests.daemon.conftest import EXAMPLE, TOKEN, get_json, git, wait_for
-
-MANAGED = 82
-"""Gateways of the example that the daemon manages (the rest are declared without anything to set)."""
+from tests.daemon.conftest import EXAMPLE, SIMULATOR_SEED, TOKEN, get_json, git, managed, wait_for
 
 
 class Run:
@@ -87,14 +84,17 @@ def test_sigterm_stops_the_daemon_with_exit_0_within_10_s_and_json_logs(
 def test_kill_9_mid_rollout_and_restart_keep_every_status_and_finish_the_rollout(
     tmp_path: Path, config_repo: Path, secrets_dir: Path
 ) -> None:
-    with running_simulator(gateways_repo=config_repo, token=TOKEN, seed=1, job_step_ms=500) as sim:
+    total = len(managed(config_repo))
+    with running_simulator(
+        gateways_repo=config_repo, token=TOKEN, seed=SIMULATOR_SEED, job_step_ms=500
+    ) as sim:
         run = Run(tmp_path, config_repo, sim.url, secrets_dir)
         try:
             wait_for(
                 lambda: (
                     0
                     < sum(1 for g in run.status()["gateways"] if g["status"] == "Accepted")
-                    < MANAGED - 5
+                    < total - 5
                 ),
                 what="a rollout half done",
             )
@@ -104,7 +104,7 @@ def test_kill_9_mid_rollout_and_restart_keep_every_status_and_finish_the_rollout
             run.close()
         with SQLiteStore(tmp_path / "state" / "state.db") as store:
             before = {gid: s.status for gid, s in store.applied().items()}
-        assert len(before) == MANAGED, "a gateway lost its durable status"
+        assert len(before) == total, "a gateway lost its durable status"
         jobs_before = sim.counters()["jobs_created"]
 
         restarted = Run(tmp_path, config_repo, sim.url, secrets_dir)
@@ -122,7 +122,7 @@ def test_kill_9_mid_rollout_and_restart_keep_every_status_and_finish_the_rollout
         assert set(after) == set(before)
         assert all(status == "Accepted" for status in after.values())
         accepted_before = {gid for gid, s in before.items() if s.value == "Accepted"}
-        assert sim.counters()["jobs_created"] - jobs_before <= MANAGED - len(accepted_before), (
+        assert sim.counters()["jobs_created"] - jobs_before <= total - len(accepted_before), (
             "gateways Accepted before the kill got a job again"
         )
 
@@ -161,7 +161,10 @@ def test_the_shipped_example_is_identical_to_the_top_level_folders(folder: str) 
 def test_sigterm_during_a_rollout_exits_0_within_10_s_leaving_active_jobs_durable(
     tmp_path: Path, config_repo: Path, secrets_dir: Path
 ) -> None:
-    with running_simulator(gateways_repo=config_repo, token=TOKEN, seed=1, job_step_ms=3000) as sim:
+    total = len(managed(config_repo))
+    with running_simulator(
+        gateways_repo=config_repo, token=TOKEN, seed=SIMULATOR_SEED, job_step_ms=3000
+    ) as sim:
         run = Run(tmp_path, config_repo, sim.url, secrets_dir)
         try:
             wait_for(
@@ -175,5 +178,5 @@ def test_sigterm_during_a_rollout_exits_0_within_10_s_leaving_active_jobs_durabl
             run.close()
     with SQLiteStore(tmp_path / "state" / "state.db") as store:
         states = store.applied()
-    assert len(states) == MANAGED, "a gateway of the rollout has no durable status"
+    assert len(states) == total, "a gateway of the rollout has no durable status"
     assert any(s.status.value in ("Requested", "Sent") for s in states.values())

@@ -1,0 +1,157 @@
+"""The daemon's status: one record of what the loop knows, read by everything that shows it.
+
+The loop (:mod:`reconciler.daemon.reconciling` and the tasks it starts) writes
+it through :meth:`StatusBoard.update`; the report writer
+(:mod:`reconciler.daemon.running`) adds the member counts it computed for a
+report (:class:`Census`).  Readers take :attr:`StatusBoard.current`: the
+reports (:class:`reconciler.daemon.reports.Snapshot` carries a record), the
+HTTP endpoints (``/readyz``, the retry endpoint), the metrics
+(:meth:`reconciler.daemon.metrics.Metrics.record`, called on every update)
+and the demo.  Readers never read one another's output.
+
+A record is frozen and every update makes a new one, so a reader holding one
+(a report rendered in a worker thread) sees one consistent moment.  Update it
+on the event loop's thread only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from reconciler.daemon.watching import CommitInfo
+from reconciler.members.counts import ProfileCounts, count_by_profile, count_statuses
+from reconciler.members.rows import Member, members
+from reconciler.model.files import RolloutPolicy
+from reconciler.model.inventory import InventoryGateway
+from reconciler.model.repos import Repo
+from reconciler.model.state import AppliedGateway
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """One loaded commit: what the report shows about it, and its contents."""
+
+    info: CommitInfo
+    repo: Repo
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonStatus:
+    """Everything the daemon knows that others show: commits, work, errors, readiness, counts."""
+
+    head: Loaded | None = None
+    """The newest commit on the branch (valid or not)."""
+    good: Loaded | None = None
+    """The newest valid commit (what is being rolled out)."""
+    applied: Loaded | None = None
+    """The commit whose plan was last carried out to the end."""
+    inventory: Mapping[str, InventoryGateway] | None = None
+    """The head-end's inventory as last read (``None``: not read yet)."""
+    busy: bool = False
+    """A task of the loop runs (a rollout, a read-back): statuses may still move."""
+    rollout_running: bool = False
+    """A commit's rollout runs (resume, plan, jobs)."""
+    git_error: str = ""
+    """Why the repository cannot be read, fetched or resolved; empty while it can."""
+    headend_error: str = ""
+    """Why the last engine work failed at the head-end; empty once work succeeds again."""
+    failed_request: str = ""
+    """``endpoint code`` of the last head-end answer when it failed (5xx, no answer), else empty."""
+    headend_up: bool | None = None
+    """Whether the last head-end request got a non-5xx answer (``None``: no request yet)."""
+    last_rollout: Mapping[str, int] = field(default_factory=dict)
+    """Statuses the gateways of the last finished rollout ended in (``Accepted: 11``)."""
+    totals: Mapping[str, int] = field(default_factory=dict)
+    """Gateways per status, as the last report counted them (every status key)."""
+    counts: tuple[ProfileCounts, ...] = ()
+    """Gateways per profile and status, as the last report counted them (``None``: no profile)."""
+
+    @property
+    def reasons(self) -> list[str]:
+        """Why the daemon is not ready (``/readyz``); empty when it is."""
+        reasons = []
+        if self.head is None:
+            reasons.append("no commit loaded yet")
+        if self.git_error:
+            reasons.append(f"git: {self.git_error}")
+        if self.headend_error:
+            reasons.append(f"head-end: {self.headend_error}")
+        elif self.failed_request:
+            reasons.append(f"head-end: last request failed ({self.failed_request})")
+        return reasons
+
+    @property
+    def ready(self) -> bool:
+        """A commit is loaded, and git and the head-end answer."""
+        return not self.reasons
+
+    @property
+    def policies(self) -> dict[str, RolloutPolicy]:
+        """The rollout policies of the newest valid commit (empty before one is loaded)."""
+        repo = self.good.repo if self.good else None
+        return {name: p.rollout for name, p in repo.profiles.items()} if repo else {}
+
+
+DERIVED = frozenset({"totals", "counts"})
+"""Fields computed from a report's inputs: updating them does not ask for a new report."""
+
+
+class StatusBoard:
+    """Holds the current :class:`DaemonStatus`; every update replaces it and tells the listeners."""
+
+    def __init__(
+        self,
+        *,
+        on_change: Callable[[], None] = lambda: None,
+        on_record: Callable[[DaemonStatus], None] = lambda status: None,
+    ) -> None:
+        self.current = DaemonStatus()
+        self.on_change = on_change
+        """Called when something a report shows changed (not for :data:`DERIVED` fields)."""
+        self.on_record = on_record
+        """Called with every new record (the metrics)."""
+
+    def update(self, **changes: Any) -> DaemonStatus:
+        """Replace the fields in ``changes``; listeners are told only when something differs."""
+        old = self.current
+        differing = {k for k, v in changes.items() if not _same(k, getattr(old, k), v)}
+        if not differing:
+            return old
+        self.current = replace(old, **changes)
+        self.on_record(self.current)
+        if differing - DERIVED:
+            self.on_change()
+        return self.current
+
+
+def _same(name: str, old: object, new: object) -> bool:
+    if old is new:
+        return True
+    if name in DERIVED or isinstance(new, str | bool | int | float):
+        return old == new
+    return False  # commits, repos, inventories: by identity (comparing them costs seconds)
+
+
+# --- the member counts ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Census:
+    """The member rows of a status's valid commit, and the counts the report and the metrics show."""
+
+    rows: list[Member]
+    totals: dict[str, int]
+    counts: tuple[ProfileCounts, ...]
+
+    @classmethod
+    def take(cls, status: DaemonStatus, states: Mapping[str, AppliedGateway]) -> Census:
+        """Join the valid commit, the inventory and the store's states (in a worker thread at scale)."""
+        repo = status.good.repo if status.good else None
+        if repo is None:
+            return cls([], count_statuses([]), ())
+        rows = members(repo, status.inventory, states)
+        return cls(
+            rows, count_statuses(rows), tuple(count_by_profile(rows, profiles=repo.profiles))
+        )
