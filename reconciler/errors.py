@@ -1,28 +1,49 @@
 """The project's exception tree; callers decide what to do from the type alone.
 
-Raised by the drivers (:mod:`reconciler.drivers.http`) and caught by the engine,
-the daemon and the commands.  Third-party exceptions (aiohttp, asyncio) are
-wrapped with ``raise ... from exc`` so that nothing above the drivers needs to
-know which HTTP library is underneath::
+Every exception the package raises on purpose is defined here, and only here
+(``tests/test_layers.py`` checks it); modules raise them and re-export the ones
+their callers know them by.  Caught by the engine, the daemon and the commands.  Third-party exceptions
+(aiohttp, asyncio, sqlite3) are wrapped with ``raise ... from exc`` so that
+nothing above a layer needs to know which library is underneath::
 
     ReconcilerError
-    └── HeadendError                     the head-end could not do what was asked
-        ├── TransientHeadendError        worth retrying with backoff (DESIGN.md section 5)
-        │   ├── HeadendTimeoutError      no answer within the per-request timeout
-        │   ├── HeadendConnectionError   connection refused, reset or dropped
-        │   ├── ThrottledError           429; ``retry_after`` seconds from Retry-After
-        │   └── ServerError              5xx
-        └── PermanentHeadendError        retrying the same request cannot help
-            ├── AuthenticationError      401: missing or wrong bearer token
-            ├── NotFoundError            404: unknown gateway (or path)
-            ├── MalformedRequestError    422: the body broke the API's schema
-            └── BadResponseError         the answer is not the documented shape
+    ├── HeadendError                     the head-end could not do what was asked
+    │   ├── TransientHeadendError        worth retrying with backoff (docs/reference/desired-state.md)
+    │   │   ├── HeadendTimeoutError      no answer within the per-request timeout
+    │   │   ├── HeadendConnectionError   connection refused, reset or dropped
+    │   │   ├── ThrottledError           429; ``retry_after`` seconds from Retry-After
+    │   │   └── ServerError              5xx
+    │   └── PermanentHeadendError        retrying the same request cannot help
+    │       ├── AuthenticationError      401: missing or wrong bearer token
+    │       ├── NotFoundError            404: unknown gateway (or path)
+    │       ├── MalformedRequestError    422: the body broke the API's schema
+    │       └── BadResponseError         the answer is not the documented shape
+    ├── ConfigFileError                  a config file cannot be used as it is (validate reports it)
+    │   ├── YamlError                    not acceptable YAML; ``line``, ``column``, ``code``
+    │   └── SourceError                  one file cannot be read (a symlink out of the repository, ...)
+    ├── GitSourceError                   the repository or revision cannot be read
+    ├── InventoryError                   an inventory file is unreadable or not a list of gateways
+    ├── MalformedBodyError               a request to a head-end we serve breaks the API (answered 422)
+    ├── QueryError                       a Magic Search query is malformed; ``position`` says where
+    ├── UnknownProfileError              a ``--profile`` names no profile of the repository
+    ├── GitError                         the daemon cannot read, clone or fetch its repository (retried)
+    ├── MissingSecretError               a secret a job needs is not provided (that gateway is Declined)
+    ├── NothingToRetry                   Retry Upload refused: no member to retry
+    ├── StoreError                       the state store cannot be opened or read, or is too new
+    ├── InputError                       a command's input (store, inventory, head-end) cannot be read
+    └── EditError                        an edit of the config files refused; nothing was written
+        ├── EditUsageError               the request itself is wrong (unknown profile, bad target file)
+        ├── MembershipError              the membership rules refuse; ``gateway_ids`` lists the gateways
+        └── InvalidEditError             the repository would be invalid afterwards; ``problems`` says why
 
 Any other 4xx is a plain :class:`PermanentHeadendError`.  Messages never carry
 the bearer token or request headers.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 
 class ReconcilerError(Exception):
@@ -99,3 +120,111 @@ class MalformedRequestError(PermanentHeadendError):
 
 class BadResponseError(PermanentHeadendError):
     """The head-end answered 2xx with a body that is not the documented shape."""
+
+
+class ConfigFileError(ReconcilerError):
+    """A config file that cannot be used as it is; the loader turns it into a located diagnostic."""
+
+
+@dataclass(frozen=True, slots=True)
+class YamlError(ConfigFileError):
+    """A file that is not acceptable YAML; ``line`` and ``column`` are 1-based."""
+
+    message: str
+    line: int
+    column: int
+    code: str = "yaml"
+
+    def __str__(self) -> str:
+        return f"{self.line}:{self.column}: {self.message}"
+
+
+class SourceError(ConfigFileError):
+    """One file could not be read; the message says why, for that file's diagnostic."""
+
+
+class GitSourceError(ReconcilerError):
+    """The repository or revision cannot be read (not a git repository, unknown revision)."""
+
+
+class InventoryError(ReconcilerError):
+    """The inventory file is unreadable or not a list of gateways; the message says where."""
+
+
+class MalformedBodyError(ReconcilerError):
+    """A request to a head-end we serve breaks the API's schema: answered 422."""
+
+
+class QueryError(ReconcilerError):
+    """A malformed query: ``position`` is the 0-based offset of the trouble in ``query``."""
+
+    def __init__(self, query: str, position: int, message: str) -> None:
+        super().__init__(f"column {position + 1}: {message}")
+        self.query = query
+        self.position = position
+        self.message = message
+
+
+class UnknownProfileError(ReconcilerError):
+    """``--profile P`` (or ``profile=P``) names no profile of the repository."""
+
+    def __init__(self, profile: str, profiles: Sequence[str]) -> None:
+        super().__init__(f"no profile '{profile}'; profiles: {', '.join(profiles) or 'none'}")
+        self.profile = profile
+        self.profiles = tuple(profiles)
+
+
+class StoreError(ReconcilerError):
+    """The state store cannot be opened or read, or is newer than this release understands.
+
+    The message is one line and names the file."""
+
+
+class InputError(ReconcilerError):
+    """An input of a command cannot be read (store, inventory, head-end); the message names it and says why."""
+
+
+class EditError(ReconcilerError):
+    """An edit of the config files that cannot be made as asked; nothing was written.
+
+    The message says why and what to do.  The commands print it and exit 1."""
+
+
+class EditUsageError(EditError):
+    """The edit was asked for wrongly: an unknown profile, a target file outside ``gateways.d``.
+
+    The commands treat it as a usage error (exit 2)."""
+
+
+class MembershipError(EditError):
+    """The membership rules refuse the whole edit (no match, another profile, an active rollout).
+
+    ``gateway_ids`` are the gateways that caused the refusal (empty for no match)."""
+
+    def __init__(self, message: str, *, gateway_ids: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.gateway_ids = gateway_ids
+
+
+class InvalidEditError(EditError):
+    """The repository would be invalid after the edit.
+
+    ``problems`` holds one line per diagnostic of the result, as
+    ``PATH:LINE:COL: error: MESSAGE``, marked ``(already before this edit)``
+    when the repository had it already."""
+
+    def __init__(self, message: str, *, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
+class GitError(ReconcilerError):
+    """The repository cannot be read, cloned or fetched, or the branch does not exist (the daemon retries)."""
+
+
+class MissingSecretError(ReconcilerError):
+    """A secret a job needs is not provided; the gateway is Declined with this reason."""
+
+
+class NothingToRetry(ReconcilerError):
+    """Retry Upload refused: the profile has no Declined or Mismatch member (nor one an abort left)."""

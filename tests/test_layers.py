@@ -68,3 +68,75 @@ def test_every_module_says_its_role(path: Path) -> None:
     if path.name == "__init__.py" and not path.read_text().strip():
         pytest.fail(f"{path} is empty; give it a docstring")
     assert ast.get_docstring(tree), f"{path} has no module docstring"
+
+
+PURE_LAYERS = ("model", "plan", "members")
+"""Layers of pure decisions: tested with plain values, so they do no I/O of any kind."""
+
+IO_MODULES = {
+    "asyncio",
+    "aiohttp",
+    "httpx",
+    "urllib",
+    "http",
+    "socket",
+    "ssl",
+    "websockets",
+    "git",
+    "subprocess",
+    "sqlite3",
+    "psycopg",
+    "asyncpg",
+    "watchfiles",
+}
+HEADEND_FORBIDDEN = {"engine", "daemon", "cli"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in MODULES if p.relative_to(PACKAGE).parts[0] in PURE_LAYERS],
+    ids=lambda p: str(p.relative_to(PACKAGE)),
+)
+def test_pure_layers_import_no_io_module(path: Path) -> None:
+    for module in imports_of(path):
+        assert module.split(".")[0] not in IO_MODULES, f"{path.name} imports {module}"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in MODULES if p.relative_to(PACKAGE).parts[0] == "headends"],
+    ids=lambda p: str(p.relative_to(PACKAGE)),
+)
+def test_headends_never_import_the_engine_the_daemon_or_the_cli(path: Path) -> None:
+    for module in imports_of(path):
+        assert layer_of(module) not in HEADEND_FORBIDDEN, f"{path.name} imports {module}"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_is_over_400_lines(path: Path) -> None:
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert lines <= 400, (
+        f"{path.relative_to(PACKAGE)} has {lines} lines; give its second concept a home"
+    )
+
+
+def test_every_exception_is_defined_in_errors_py() -> None:
+    import reconciler.errors as tree
+
+    names = {
+        name
+        for name, value in vars(tree).items()
+        if isinstance(value, type) and issubclass(value, BaseException)
+    }
+    for path in MODULES:
+        if path.name == "errors.py" and path.parent == PACKAGE:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                bases = {ast.unparse(b).split(".")[-1] for b in node.bases}
+                exceptional = {
+                    b for b in bases if b in names or b.endswith(("Error", "Exception", "Warning"))
+                }
+                assert not exceptional, (
+                    f"{path.relative_to(PACKAGE)}: exception {node.name} belongs in errors.py"
+                )

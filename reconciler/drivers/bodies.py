@@ -14,6 +14,7 @@ import binascii
 from typing import Any
 
 from reconciler.drivers.base import MAX_BATCH
+from reconciler.errors import MalformedBodyError as Malformed
 
 __all__ = [
     "MAX_BATCH",
@@ -33,10 +34,6 @@ MAX_PAGE = 500
 
 JobEntry = tuple[str, dict[str, Any], str]
 """A checked job request: gateway id, parameters, idempotency key."""
-
-
-class Malformed(Exception):
-    """The request body breaks the API's schema: answered 422."""
 
 
 def error(code: str, message: str) -> dict[str, Any]:

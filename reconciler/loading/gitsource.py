@@ -13,14 +13,11 @@ from pathlib import Path
 import git
 from git.objects import Blob, Tree
 
+from reconciler.errors import GitSourceError as GitSourceError
 from reconciler.loading.sources import YAML_SUFFIXES, SourceError
 from reconciler.loading.yamlfiles import MAX_FILE_BYTES
 
 _SYMLINK_MODE = 0o120000
-
-
-class GitSourceError(Exception):
-    """The repository or revision cannot be read (not a git repository, unknown revision)."""
 
 
 class GitSource:

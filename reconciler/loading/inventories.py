@@ -11,12 +11,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from reconciler.errors import InventoryError as InventoryError
 from reconciler.loading import bulk
 from reconciler.model.inventory import INVENTORY_LIST, InventoryGateway
-
-
-class InventoryError(Exception):
-    """The inventory file is unreadable or not a list of gateways; the message says where."""
 
 
 def read_inventory(path: Path) -> dict[str, InventoryGateway]:

@@ -13,13 +13,10 @@ import os
 from pathlib import Path
 from typing import Protocol
 
+from reconciler.errors import SourceError as SourceError
 from reconciler.loading.yamlfiles import MAX_FILE_BYTES
 
 YAML_SUFFIXES = (".yaml", ".yml")
-
-
-class SourceError(Exception):
-    """One file could not be read; the message says why, for that file's diagnostic."""
 
 
 class Source(Protocol):

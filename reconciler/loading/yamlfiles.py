@@ -24,7 +24,6 @@ import math
 import re
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -32,6 +31,8 @@ from _ruamel_yaml import CParser
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.tag import Tag
+
+from reconciler.errors import YamlError as YamlError
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 """Largest config file accepted (16 MiB): a gateways file of ~150,000 entries.
@@ -50,19 +51,6 @@ _OPEN = re.compile(r"[\[{]")
 _CLOSE = re.compile(r"[\]}]")
 
 Path = tuple[str | int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class YamlError(Exception):
-    """A file that is not acceptable YAML; ``line`` and ``column`` are 1-based."""
-
-    message: str
-    line: int
-    column: int
-    code: str = "yaml"
-
-    def __str__(self) -> str:
-        return f"{self.line}:{self.column}: {self.message}"
 
 
 # --- resolution: YAML 1.2 core schema, plain scalars only ------------------

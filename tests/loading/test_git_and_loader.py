@@ -12,7 +12,7 @@ import pytest
 from reconciler.loading.gitsource import GitSource, GitSourceError
 from reconciler.loading.repos import RepoLoader, load_repo
 from reconciler.loading.sources import DirectorySource
-from reconciler.plan.planning import affected_gateways
+from reconciler.plan.affected import affected_gateways
 from reconciler.testing import write
 
 PROFILE = "name: p\nparameters:\n  LSX:\n    backend:\n      HeartbeatInterval: 600\n"

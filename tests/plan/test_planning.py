@@ -17,14 +17,9 @@ from reconciler.model.inventory import InventoryGateway
 from reconciler.model.repos import Repo
 from reconciler.model.state import AppliedGateway, Status
 from reconciler.plan import rendering
-from reconciler.plan.planning import (
-    Action,
-    GatewayPlan,
-    Plan,
-    Planner,
-    accepted_state,
-    affected_gateways,
-)
+from reconciler.plan.affected import affected_gateways
+from reconciler.plan.assumed import accepted_state
+from reconciler.plan.planning import Action, GatewayPlan, Plan, Planner
 from reconciler.plan.values import keyed_digest
 
 Load = Callable[[Mapping[str, str]], Repo]
