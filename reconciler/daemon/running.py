@@ -42,8 +42,8 @@ from reconciler.drivers.settings import HeadendSettings
 from reconciler.engine.settings import EngineSettings
 from reconciler.loading.secrets import SecretResolver
 from reconciler.model.state import AppliedGateway
-from reconciler.store.base import Rollout
-from reconciler.store.sqlite import SQLiteStore
+from reconciler.store import open_store
+from reconciler.store.base import Rollout, StateStore
 
 log = logging.getLogger("reconciler.daemon")
 
@@ -62,7 +62,7 @@ class Daemon:
         self.settings = settings
         self.admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
         self.metrics = Metrics()
-        self.store = SQLiteStore(settings.state)
+        self.store = open_store(settings.state)
         self.headend = headend or HeadendSettings.from_env(base_url=settings.headend_url)
         self.watcher = Watcher(settings, wake=self.wake)
         self.driver = HttpDriver(self.headend, on_response=self._on_response)
@@ -85,7 +85,7 @@ class Daemon:
         self._changes: tuple[str, dict[str, dict[str, str]]] | None = None
         self._last_write = 0.0
         self._last_duration = 0.0
-        self._reader: SQLiteStore | None = None
+        self._reader: StateStore | None = None
 
     # --- endpoints' backend ------------------------------------------------------------------------
 
@@ -239,7 +239,7 @@ class Daemon:
     def _render(self, status: DaemonStatus) -> Census:
         """In a worker thread: read the states through a connection of its own, count, build, write."""
         if self._reader is None:
-            self._reader = SQLiteStore(self.settings.state, read_only=True)
+            self._reader = open_store(self.settings.state, read_only=True)
         states = self._reader.applied()
         census = Census.take(status, states)
         report = reports.build(self._snapshot(status, census, states, self._reader.rollouts()))
