@@ -104,7 +104,7 @@ def app(backend: Backend) -> web.Application:
         count = backend.retryable(name)
         if count == 0:
             return _error(
-                409, f"profile '{name}' has no Declined or Mismatch member; nothing to retry"
+                409, f"profile '{name}' has no Declined or Mismatch member (nor one an aborted rollout left waiting); nothing to retry"
             )
         backend.start_retry(name)
         return web.json_response({"profile": name, "retrying": count}, status=202)

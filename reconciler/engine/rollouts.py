@@ -171,7 +171,7 @@ class Engine:
         members = retry_candidates(self.store.applied().values(), self._aborted_rollouts(), profile)
         if not members:
             raise NothingToRetry(
-                f"profile '{profile}' has no Declined or Mismatch member; nothing to retry"
+                f"profile '{profile}' has no Declined or Mismatch member (nor one an aborted rollout left waiting); nothing to retry"
             )
         return await self._repush({profile: members}, policies, commit)
 

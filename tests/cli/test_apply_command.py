@@ -140,7 +140,7 @@ def test_retry_is_refused_when_no_member_is_declined_or_mismatched(
         check=False,
     )
     assert result.returncode == 1
-    assert "no Declined or Mismatch member; nothing to retry" in result.stderr
+    assert "no Declined or Mismatch member (nor one an aborted rollout left waiting); nothing to retry" in result.stderr
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
