@@ -61,6 +61,11 @@ class RolloutPolicy(_Strict):
         default="report",
         description="report: set Mismatch only; reapply: push the accepted values again.",
     )
+    manage: Literal["declared", "all"] = Field(
+        default="declared",
+        description="declared: manage the keys the profile or a member's subsettings set; "
+        "all: every key of the gateway's syntax, firmware defaults for the rest.",
+    )
 
 
 class ProfileFile(_Strict):

@@ -1,8 +1,12 @@
 """Desired configuration of one gateway (docs/reference/desired-state.md), with per-(profile, type, firmware) caches.
 
-member of P:  firmware defaults of T@F, overlaid by P.parameters[T], overlaid
-              by its subsettings; restricted to the keys of T@F.  Every key of
-              T@F is managed (secrets only when set: they have no default).
+member of P:  P.parameters[T] overlaid by its subsettings, restricted to the
+              keys of T@F.  With ``rollout.manage: declared`` (the default)
+              only those keys are managed; with ``all`` every key of T@F is,
+              firmware defaults filling the keys the profile does not set
+              (secrets only when set: they have no default).  A key that stops
+              being managed gets one rollout of its firmware default (the
+              planner's resets), then is left alone.
 no profile:   only its subsettings are managed.
 firmware unknown (no inventory, nothing in the store): the same without the
               restriction; the plan says the result is provisional.
@@ -123,7 +127,9 @@ class DesiredState:
             values, skipped = self._restrict(
                 dict(self._profile_values(profile, entry.type)), syntax, entry.type, firmware
             )
-            base = Desired({**self.defaults(entry.type, firmware), **values}, skipped)
+            if profile.rollout.manage == "all":
+                values = {**self.defaults(entry.type, firmware), **values}
+            base = Desired(values, skipped)
             self._base[cache_key] = (profile, base)
         if not entry.subsettings:
             return base

@@ -99,15 +99,51 @@ def repo(load: Load) -> Callable[..., Repo]:
     return make
 
 
-def test_a_new_member_gets_firmware_defaults_overlaid_by_the_profile(
+def test_a_new_member_gets_the_keys_its_profile_declares(
     repo: Callable[..., Repo],
 ) -> None:
     p = plan_of(repo(entry("LSX-1"))).gateways["LSX-1"]
+    assert p.action is Action.PUSH and p.first
+    assert dict(p.send) == {
+        "HeartbeatInterval": 600,
+        "MaxChargingCurrent": 16,
+        "LightIntensity": 50,
+    }
+
+
+def test_with_manage_all_a_new_member_gets_firmware_defaults_overlaid_by_the_profile(
+    repo: Callable[..., Repo],
+) -> None:
+    profiles = {
+        **PROFILES,
+        "profiles.d/public-ac.yaml": PROFILES["profiles.d/public-ac.yaml"].rstrip(" ")
+        + "        rollout:\n          manage: all\n",
+    }
+    p = plan_of(repo(entry("LSX-1"), profiles=profiles)).gateways["LSX-1"]
     assert p.action is Action.PUSH and p.first
     assert p.send["HeartbeatInterval"] == 600
     assert p.send["ConnectionTimeOut"] == 60  # a firmware default: every key of T@F is managed
     assert "ApnName" not in p.send  # an LSG key
     assert "AuthorizationKey" not in p.send  # a secret without a value has no default
+
+
+def test_a_key_no_longer_declared_is_reset_once_then_left_alone(
+    repo: Callable[..., Repo],
+) -> None:
+    first = plan_of(repo(entry("LSX-1"))).gateways["LSX-1"]
+    applied = {"LSX-1": accepted(first)}
+    without_light = {
+        **PROFILES,
+        "profiles.d/public-ac.yaml": PROFILES["profiles.d/public-ac.yaml"].replace(
+            "            display:\n              LightIntensity: 50\n", ""
+        ),
+    }
+    changed = repo(entry("LSX-1"), profiles=without_light)
+    reset = plan_of(changed, applied).gateways["LSX-1"]
+    assert dict(reset.send) == {"LightIntensity": 80}  # the catalog's firmware default
+    assert reset.resets == {"LightIntensity"}
+    after = plan_of(changed, {"LSX-1": accepted(reset)}).gateways["LSX-1"]
+    assert after.action is Action.NONE and not after.send
 
 
 def test_subsettings_override_the_profile(repo: Callable[..., Repo]) -> None:
