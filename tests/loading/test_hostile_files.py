@@ -62,10 +62,12 @@ def test_an_integer_of_5000_digits_is_a_located_error(make_repo: MakeRepo) -> No
 
 def test_ordinary_files_skip_the_exact_depth_check() -> None:
     # The cheap bound keeps the event pass off the hot path of ordinary files.
-    ordinary = "gateways:\n" + "  - {id: LSX-1, type: LSX, profile: p, labels: {site: a}}\n" * 100
+    ordinary = "gateways:\n" + "  - {id: LSX-1, type: LSX, labels: {level: '3', x: \"]\"}}\n" * 100
     assert not yamlfiles._may_nest_too_deep(ordinary)
-    assert yamlfiles._may_nest_too_deep("a: [\n")
-    assert yamlfiles._may_nest_too_deep("a: ['x]'\n")
+    many_openers = "a: " + "[" * (yamlfiles.SAFE_COMPOSE_DEPTH + 1)
+    assert yamlfiles._may_nest_too_deep(many_openers)
+    deep_indent = "a:\n" + " " * yamlfiles.SAFE_COMPOSE_DEPTH + "b: 1\n"
+    assert yamlfiles._may_nest_too_deep(deep_indent)
 
 
 @pytest.mark.parametrize("folder", ["profiles.d", "gateways.d"])
