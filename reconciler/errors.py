@@ -28,8 +28,10 @@ nothing above a layer needs to know which library is underneath::
     ├── UnknownProfileError              a ``--profile`` names no profile of the repository
     ├── GitError                         the daemon cannot read, clone or fetch its repository (retried)
     ├── MissingSecretError               a secret a job needs is not provided (that gateway is Declined)
+    ├── InvalidSecretError               a secret's value breaks its key's catalog rule (that gateway is Declined)
     ├── NothingToRetry                   Retry Upload refused: no member to retry
     ├── StoreError                       the state store cannot be opened or read, or is too new
+    │   └── StoreLockedError             another process writes this state store (one writer per store)
     ├── InputError                       a command's input (store, inventory, head-end) cannot be read
     └── EditError                        an edit of the config files refused; nothing was written
         ├── EditUsageError               the request itself is wrong (unknown profile, bad target file)
@@ -180,6 +182,17 @@ class StoreError(ReconcilerError):
     The message is one line and names the file."""
 
 
+class StoreLockedError(StoreError):
+    """Another process holds the state store's writer lock: one ``run`` or ``apply`` per store.
+
+    The message is one line naming the store and the holder (pid, host,
+    since when); ``holder`` is that description, ``""`` when unknown."""
+
+    def __init__(self, message: str, *, holder: str = "") -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
 class InputError(ReconcilerError):
     """An input of a command cannot be read (store, inventory, head-end); the message names it and says why."""
 
@@ -224,6 +237,11 @@ class GitError(ReconcilerError):
 
 class MissingSecretError(ReconcilerError):
     """A secret a job needs is not provided; the gateway is Declined with this reason."""
+
+
+class InvalidSecretError(ReconcilerError):
+    """A resolved secret value breaks its key's catalog rule (length, pattern); the gateway is
+    Declined with this reason, which names the key, the secret and the rule, never the value."""
 
 
 class NothingToRetry(ReconcilerError):

@@ -10,6 +10,14 @@ beside the state store and fetched every ``poll_interval_s`` and on
 ``POST /hooks/git``; the fetch is forced (``+refs/heads/B:refs/heads/B``) so a
 force-push replaces the head instead of failing.
 
+Credentials in an ``http(s)://user:token@host/...`` URL never reach the disk
+(nor ``ps``): the cache's config holds the URL without them, and each clone or
+fetch gets them from its environment only (:func:`split_credentials`: an
+``Authorization`` header through ``GIT_CONFIG_*`` variables, which no config
+file holds).  A cache an earlier release cloned with the token in its config
+is deleted and cloned afresh.  The cache folder is private (0700), like the
+rest of the state directory.  Logs and errors show URLs redacted.
+
 Files are never read from a working tree: callers read commits with
 :class:`reconciler.loading.gitsource.GitSource`.
 """
@@ -17,9 +25,13 @@ Files are never read from a working tree: callers read commits with
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import logging
+import os
+import shutil
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
@@ -30,6 +42,7 @@ import watchfiles
 
 from reconciler.daemon.settings import DaemonSettings
 from reconciler.errors import GitError as GitError
+from reconciler.store.files import private_dirs
 
 log = logging.getLogger("reconciler.daemon.git")
 
@@ -59,8 +72,11 @@ class Watcher:
         self.branch = settings.branch
         self.remote = settings.is_remote
         self.wake = wake
+        self.url, self._env = (
+            split_credentials(settings.repo) if self.remote else (settings.repo, {})
+        )
         self.path = (
-            settings.state.parent / "git-cache" / _cache_name(settings.repo)
+            settings.state.parent / "git-cache" / _cache_name(self.url)
             if self.remote
             else Path(settings.repo)
         )
@@ -73,10 +89,13 @@ class Watcher:
         if self._repo is not None:
             return self._repo
         try:
+            if self.remote:
+                self._drop_caches_with_credentials()
+                private_dirs(self.path.parent)
+                self.path.parent.chmod(0o700)  # also a git-cache/ an earlier release made 0755
             if self.remote and not (self.path / "HEAD").exists():
-                self.path.parent.mkdir(parents=True, exist_ok=True)
                 log.info("cloning %s into %s", _redacted(self.settings.repo), self.path)
-                git.Repo.clone_from(self.settings.repo, self.path, bare=True)
+                git.Repo.clone_from(self.url, self.path, env=self._env, bare=True)
             self._repo = git.Repo(self.path)
         except (git.exc.GitError, OSError) as exc:
             raise GitError(f"cannot open {_redacted(self.settings.repo)}: {_short(exc)}") from exc
@@ -88,10 +107,24 @@ class Watcher:
         ref = f"refs/heads/{self.branch}"
         try:
             if self.remote:
-                repo.git.fetch("--quiet", "origin", f"+{ref}:{ref}")
+                repo.git.fetch("--quiet", "origin", f"+{ref}:{ref}", env=self._env)
             return str(repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}"))
         except git.exc.GitCommandError as exc:
             raise GitError(f"branch {self.branch}: {_short(exc)}") from exc
+
+    def _drop_caches_with_credentials(self) -> None:
+        """Delete clones an earlier release made with the credentials in their config.
+
+        Such a clone sits under the name of the URL with the credentials, or
+        (same URL without) holds another URL in its config."""
+        stale = self.path.parent / _cache_name(self.settings.repo)
+        config = self.path / "config"
+        if stale != self.path and stale.exists():
+            log.info("deleting %s: its config holds the repository's credentials", stale)
+            shutil.rmtree(stale)
+        if config.is_file() and _has_credentials(config.read_text(errors="replace")):
+            log.info("deleting %s: its config holds the repository's credentials", self.path)
+            shutil.rmtree(self.path)
 
     def info(self, sha: str) -> CommitInfo:
         commit = self.open().commit(sha)
@@ -149,6 +182,38 @@ def _cache_name(url: str) -> str:
     tail = url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git") or "repo"
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in tail)[:40]
     return f"{safe}-{hashlib.sha256(url.encode()).hexdigest()[:12]}.git"
+
+
+def split_credentials(url: str) -> tuple[str, dict[str, str]]:
+    """``(url without user:password, environment for git that sends them)`` for ``http(s)`` URLs.
+
+    The environment adds ``http.extraHeader=Authorization: Basic ...`` as a
+    ``GIT_CONFIG_KEY_n``/``GIT_CONFIG_VALUE_n`` pair (git 2.31+), so that no
+    config file and no command line ever holds the credentials, and
+    ``GIT_TERMINAL_PROMPT=0`` (the daemon never waits for a prompt).  Other
+    URLs (``ssh://git@host``, ``git@host:path``, ``file://``) carry no secret
+    and come back as they are, with an empty environment."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or "@" not in parts.netloc:
+        return url, {}
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    pair = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}"
+    basic = base64.b64encode(pair.encode("utf-8")).decode("ascii")
+    count = os.environ.get("GIT_CONFIG_COUNT", "")
+    index = int(count) if count.isdigit() else 0  # keep the pairs the daemon's caller set
+    env = {
+        "GIT_CONFIG_COUNT": str(index + 1),
+        f"GIT_CONFIG_KEY_{index}": "http.extraHeader",
+        f"GIT_CONFIG_VALUE_{index}": f"Authorization: Basic {basic}",
+        "GIT_TERMINAL_PROMPT": "0",
+    }
+    return urllib.parse.urlunsplit(parts._replace(netloc=host)), env
+
+
+def _has_credentials(config: str) -> bool:
+    """Whether a git config's text holds an ``http(s)://user...@`` URL."""
+    return any(split_credentials(word.strip("\"'"))[1] for word in config.split() if "://" in word)
 
 
 def _redacted(url: str) -> str:

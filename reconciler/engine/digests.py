@@ -2,7 +2,9 @@
 
 Called by the commands (``apply``, ``plan --state``) and by the daemon: both
 plan against a store, and a secret is compared by its keyed hash under that
-store's key, never by its value.  :func:`secret_digest` creates the key when
+store's key, never by its value.  The key is kept apart from the digests (a
+key file beside the store, :mod:`reconciler.store.keys`), so a copy of the
+database alone cannot test guesses of a secret.  :func:`secret_digest` creates the key when
 the store has none (a writable store); :func:`key_digest` takes a key read
 without writing (:meth:`~reconciler.store.base.StateStore.stored_secret_key`,
 ``None``: no key yet), for read-only callers.

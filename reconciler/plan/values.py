@@ -4,6 +4,10 @@ In git a secret is ``{secret: NAME}``.  For planning and storage it becomes a
 *sealed* reference ``{"secret": NAME, "digest": HMAC-SHA256(key, value)}``
 (``digest`` is ``None`` where the value cannot be resolved, e.g. in CI): the
 plain value exists only inside the engine, at the moment a job is sent.
+The digest is only as safe as its key: without the key, a digest of even a
+4-digit PIN reveals nothing, with it every guess can be tested.  So the key is
+never stored beside the digests (the state store keeps it in a file of its
+own, outside the database).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ def no_secrets(name: str) -> str | None:
 
 
 def keyed_digest(key: bytes, value: str) -> str:
-    """HMAC-SHA256 of a secret value under the store's key; safe to persist."""
+    """HMAC-SHA256 of a secret value under the store's key; safe to persist where the key is not."""
     return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()
 
 

@@ -68,18 +68,25 @@ class StateStore(Protocol):
         ...
 
     def secret_key(self) -> bytes:
-        """The key of the keyed hash that secret values are compared by (created once per store)."""
+        """The key of the keyed hash that secret values are compared by (created once per store).
+
+        Never kept beside the digests: a copy of the stored data alone must not
+        let anyone test guesses of a secret (SQLite: a key file,
+        :mod:`reconciler.store.keys`)."""
         ...
 
     def stored_secret_key(self) -> bytes | None:
         """The key of :meth:`secret_key` if one was created, else ``None``; never writes.
 
         For read-only callers (``reconciler plan``); without a key, no plan
-        against this store has hashed a secret yet."""
+        against this store has hashed a secret yet (or the key is not
+        readable here, as in CI: secrets then compare by name)."""
         ...
 
     def get_meta(self, key: str) -> str | None: ...
 
     def set_meta(self, key: str, value: str) -> None: ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Close the store; a writable one gives up its writer lock (one writer per store)."""
+        ...

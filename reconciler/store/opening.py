@@ -2,7 +2,9 @@
 
 Called by the commands (:mod:`reconciler.cli.common`, ``plan``, ``status``,
 ``search``, ``assign``) and meant for the daemon, so that every caller gets the
-same backend choice, the same read-only rules and the same one-line
+same backend choice, the same read-only rules, the same one-writer rule (a
+writable open holds the store's writer lock until closed, so a second
+``reconciler run`` or ``apply`` on one store is refused) and the same one-line
 :class:`~reconciler.errors.StoreError` for a file that cannot be used.
 Read-only views that read a store in one go are in :mod:`reconciler.store.reading`.
 """
@@ -33,14 +35,22 @@ def store_path(location: str | os.PathLike[str]) -> Path:
 
 
 def open_store(
-    location: str | os.PathLike[str], *, read_only: bool = False, durable: bool = False
+    location: str | os.PathLike[str],
+    *,
+    read_only: bool = False,
+    durable: bool = False,
+    wait_s: float = 0.0,
 ) -> StateStore:
     """The state store at ``location``: a path or a ``sqlite:///`` URL.
 
-    Writable (the default): created if absent (with its folder) and migrated
-    to this release's schema.  ``read_only``: never written, never migrated,
-    never created; a missing file, a store of another schema version or a
-    file that is no store raises :class:`StoreError`.  ``durable``:
+    Writable (the default): the one writer of this store until ``close()``
+    (:mod:`reconciler.store.locking`; another writer holding it for more than
+    ``wait_s`` seconds raises :class:`~reconciler.errors.StoreLockedError`,
+    which names it), created if absent (with its folder, all private:
+    :mod:`reconciler.store.files`) and migrated to this release's schema.
+    ``read_only``: takes no lock, is never written, never migrated, never
+    created; a missing file, a store of another schema version or a file
+    that is no store raises :class:`StoreError`.  ``durable``:
     ``synchronous=FULL`` (see :mod:`reconciler.store.sqlite`).  Every problem
     is a :class:`StoreError` with a one-line message that names the file.
     Close the store with ``close()`` (or ``contextlib.closing``).
@@ -49,6 +59,8 @@ def open_store(
     if read_only and not path.is_file():
         raise StoreError(f"{path}: no state store there")
     try:
-        return SQLiteStore(path, read_only=read_only, durable=durable)
+        return SQLiteStore(
+            path, read_only=read_only, durable=durable, writer_lock=True, lock_wait_s=wait_s
+        )
     except OSError as exc:  # the folder cannot be created, the file not opened
         raise StoreError(f"{path}: cannot open the state store: {exc.strerror or exc}") from exc

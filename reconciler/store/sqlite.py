@@ -1,5 +1,11 @@
 """SQLite state store: WAL journal, one transaction per state change, versioned schema.
 
+Opened for writing with ``writer_lock=True`` (what
+:func:`~reconciler.store.opening.open_store` does), it holds the store's
+writer lock (:mod:`reconciler.store.locking`) until closed.  Its files are
+private (:mod:`reconciler.store.files`), and the key of the secret digests
+lives in a key file, never in the database (:mod:`reconciler.store.keys`).
+
 Durability: WAL with ``synchronous=NORMAL`` never loses a committed
 transaction when the *process* dies (``kill -9``); only a power loss may drop
 the last commits, never corrupt the database.  Set ``durable=True`` for
@@ -16,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
 import sqlite3
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -27,6 +32,9 @@ from reconciler.errors import StoreError
 from reconciler.model.state import AppliedGateway, Status
 from reconciler.store import migrations
 from reconciler.store.base import Rollout, Transition
+from reconciler.store.files import private_dirs, private_file, tighten
+from reconciler.store.keys import KeyFile, key_path, legacy_key, move_legacy_key
+from reconciler.store.locking import WriterLock
 from reconciler.store.migrations import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteStore", "StoreError"]
@@ -40,9 +48,6 @@ _COLUMNS = (
 _INLINE_MAX = 64
 """Configurations whose JSON is at most this long stay inline in the row ("{}", one key)."""
 
-_SECRET_KEY = "secret_hmac_key"
-"""The ``meta`` row that holds the secret digest key (hex); read it through the methods."""
-
 _PARSED_CACHE = 20_000
 """Distinct configuration texts kept decoded between reads (see :meth:`SQLiteStore._parse`)."""
 
@@ -55,9 +60,19 @@ class SQLiteStore:
     """A :class:`~reconciler.store.base.StateStore` in one SQLite file."""
 
     def __init__(
-        self, path: str | os.PathLike[str], *, durable: bool = False, read_only: bool = False
+        self,
+        path: str | os.PathLike[str],
+        *,
+        durable: bool = False,
+        read_only: bool = False,
+        writer_lock: bool = False,
+        lock_wait_s: float = 0.0,
+        key_file: Path | None = None,
     ) -> None:
         self.path = Path(path)
+        self.read_only = read_only
+        self._keys = KeyFile(key_path(self.path, key_file))
+        self._lock: WriterLock | None = None
         self._parsed: dict[str, Any] = {}
         self._texts: dict[int, tuple[Any, str]] = {}
         self._hashes: dict[str, str] = {}
@@ -77,15 +92,24 @@ class SQLiteStore:
                         "run `reconciler apply` or the daemon once to migrate it"
                     )
                 return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dirs(self.path.parent)
+            if writer_lock:  # before the first write: migrating is one
+                self._lock = WriterLock(self.path, wait_s=lock_wait_s)
+            private_file(self.path)  # SQLite gives -wal and -shm the database file's mode
+            tighten(self.path.with_name(self.path.name + end) for end in ("-wal", "-shm"))
+            tighten([self._keys.path])
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.execute("PRAGMA busy_timeout=5000")
             self.migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: cannot open the state store: {exc}") from exc
+            move_legacy_key(self._db, self._keys)
+        except BaseException as exc:
+            self._release()
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise StoreError(f"{self.path}: cannot open the state store: {exc}") from exc
+            raise
 
     # --- schema ---------------------------------------------------------------
 
@@ -336,25 +360,29 @@ class SQLiteStore:
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     def stored_secret_key(self) -> bytes | None:
-        existing = self.get_meta(_SECRET_KEY)
-        return None if existing is None else bytes.fromhex(existing)
+        """The key file's key; for a store no writer opened since an upgrade, the key it still holds."""
+        return self._keys.read() or legacy_key(self._db)
 
     def secret_key(self) -> bytes:
-        existing = self.get_meta(_SECRET_KEY)
-        if existing is None:
-            with self._transaction() as db:
-                row = db.execute("SELECT value FROM meta WHERE key = ?", (_SECRET_KEY,)).fetchone()
-                existing = row[0] if row is not None else secrets.token_hex(32)
-                db.execute(
-                    "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (_SECRET_KEY, existing)
-                )
-        return bytes.fromhex(existing)
+        """The key file's key, created (0600) on first use; read-only: only an existing key."""
+        if self.read_only:
+            found = self.stored_secret_key()
+            if found is None:
+                raise StoreError(f"{self.path}: opened read-only and has no secret key yet")
+            return found
+        return self._keys.create()
 
     def integrity_ok(self) -> bool:
         return bool(self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
 
     def close(self) -> None:
         self._db.close()
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> SQLiteStore:
         return self
