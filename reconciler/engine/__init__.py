@@ -7,8 +7,9 @@ Beneath it: :mod:`~reconciler.engine.opening` (Initial states, pure),
 :mod:`~reconciler.engine.runner` (the one I/O loop),
 :mod:`~reconciler.engine.decisions` (admission, status, resubmission, timeout
 and abort decisions, pure), :mod:`~reconciler.engine.progress` (counts),
-:mod:`~reconciler.engine.readback` (drift, pure) and
-:mod:`~reconciler.engine.jobs` (keys, secrets on the wire).  The engine talks
+:mod:`~reconciler.engine.readback` (drift, pure),
+:mod:`~reconciler.engine.stalls` (lost jobs, stalls) and
+:mod:`~reconciler.engine.jobs` (keys, secrets on the wire and their checks).  The engine talks
 to a head-end only through the driver interface (:mod:`reconciler.drivers.base`)
 and writes every status change to the store before the next step.
 """

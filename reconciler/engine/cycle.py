@@ -15,9 +15,14 @@ planner it keeps between commits).  ``reconciler retry`` uses
    new to us may be new to the head-end's inventory too);
 4. plans in a worker thread (100,000 gateways take seconds; an event loop keeps
    serving meanwhile), reading only the affected gateways' states when few;
-5. summarises the plan (totals line, errors, deferred ids), frees it, the
+5. applies the prune guard (:func:`reconciler.plan.guards.check_resets`): a plan
+   that would reset more than ``max_reset_share`` of the gateways in the store
+   (managed before this commit), or all of them, is held unless ``allow_reset``
+   names the commit: nothing is rolled out and :attr:`PlanSummary.held` says why;
+6. summarises the plan (totals line, errors, deferred ids), frees it, the
    declarations and the inventory (~1.5 KB per gateway, before the rollout's
-   own peak), calls ``on_planned`` and carries out the actionable gateways.
+   own peak), calls ``on_planned`` and, unless held, carries out the actionable
+   gateways.
 
 Engine errors (a head-end failure) propagate: every status is durable, so the
 next cycle resumes.
@@ -31,11 +36,12 @@ from collections.abc import Awaitable, Callable, Mapping, Set
 from dataclasses import dataclass
 
 from reconciler.drivers.base import Driver
-from reconciler.engine import digests
+from reconciler.engine import digests, jobs
 from reconciler.engine.rollouts import Engine, Outcome
 from reconciler.model.files import RolloutPolicy
 from reconciler.model.inventory import InventoryGateway
 from reconciler.model.repos import Repo
+from reconciler.plan import guards
 from reconciler.plan.planning import Action, Plan, Planner
 from reconciler.plan.rendering import totals_line
 from reconciler.store.base import StateStore
@@ -63,6 +69,14 @@ class PlanSummary:
     """Gateways whose change waits for their active rollout to end (plan them again later)."""
     seconds: float
     """Time spent planning."""
+    resets: int = 0
+    """Gateways the plan resets to firmware defaults (they leave management)."""
+    managed: int = 0
+    """Gateways in the store before this commit (counted only when the plan resets some)."""
+    held: str = ""
+    """Why the prune guard holds this plan (nothing is rolled out); empty: it may roll out."""
+    allowed: bool = False
+    """The guard would have held it, but ``allow_reset`` names this commit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +89,15 @@ class CycleResult:
     applied: Outcome
 
     @property
+    def held(self) -> str:
+        """Why the commit was held by the prune guard (nothing rolled out); empty when it was not."""
+        return self.plan.held
+
+    @property
     def all_accepted(self) -> bool:
-        """Every gateway of the resume and the rollout reached Accepted, and no plan error."""
+        """Every gateway of the resume and the rollout reached Accepted, no plan error, not held."""
         resumed = self.resumed is None or self.resumed.all_accepted
-        return resumed and self.applied.all_accepted and not self.plan.errors
+        return resumed and self.applied.all_accepted and not self.plan.errors and not self.held
 
 
 def policies_of(repo: Repo) -> dict[str, RolloutPolicy]:
@@ -100,13 +119,17 @@ async def reconcile(
     resume: bool = True,
     on_resumed: Callable[[Outcome], None] | None = None,
     on_planned: Callable[[PlanSummary], None] | None = None,
+    max_reset_share: float = guards.DEFAULT_MAX_RESET_SHARE,
+    allow_reset: str | None = None,
 ) -> CycleResult:
     """Resume, plan ``repo`` (every gateway, or only ``affected``) and carry the plan out.
 
     ``planner`` must have been made for ``repo.catalog`` (the engine's catalog
     too).  The caller that wants the declarations freed before the rollout
     drops its own reference to ``repo`` before awaiting (see
-    :func:`reconcile_once`).
+    :func:`reconcile_once`).  A plan the prune guard holds is not carried out:
+    the result's :attr:`CycleResult.held` says why (``allow_reset`` naming
+    ``commit`` lets it through).
     """
     if inventory is None:
         inventory = await read_inventory()
@@ -119,6 +142,8 @@ async def reconcile(
         inventory = await read_inventory()
     started = time.perf_counter()
     plan = await asyncio.to_thread(_plan, planner, repo, inventory, store, affected)
+    check = await _check_resets(plan, store, max_reset_share)
+    allowed = check.held and guards.allowed(commit, allow_reset)
     work = Plan({p.gateway_id: p for p in plan.actionable()})
     summary = PlanSummary(
         totals=totals_line(plan),
@@ -131,14 +156,28 @@ async def reconcile(
             p.gateway_id for p in plan.gateways.values() if p.action is Action.DEFER
         ),
         seconds=time.perf_counter() - started,
+        resets=check.resets,
+        managed=check.managed,
+        held="" if allowed else check.reason,
+        allowed=allowed,
     )
     # The declarations, the inventory and the unchanged gateways' plans are not needed to
     # roll out: free them before the rollout's own peak.
     del plan, repo, inventory
     if on_planned is not None:
         on_planned(summary)
+    if summary.held:
+        return CycleResult(plan=summary, resumed=resumed, applied=Outcome())
     applied = await engine.apply(work, commit=commit, policies=policies)
     return CycleResult(plan=summary, resumed=resumed, applied=applied)
+
+
+async def _check_resets(plan: Plan, store: StateStore, max_share: float) -> guards.ResetCheck:
+    """The prune guard; the store's gateways are counted (in a worker thread) only when needed."""
+    if not any(p.action is Action.RESET for p in plan.gateways.values()):
+        return guards.ResetCheck(0, 0)
+    managed = await asyncio.to_thread(lambda: len(store.applied()))
+    return guards.check_resets(plan, managed=managed, max_share=max_share)
 
 
 def _plan(
@@ -181,6 +220,8 @@ async def reconcile_once(
     resolve_secret: Callable[[str], str | None],
     on_progress: Callable[[Outcome], None] | None = None,
     on_planned: Callable[[PlanSummary], None] | None = None,
+    max_reset_share: float = guards.DEFAULT_MAX_RESET_SHARE,
+    allow_reset: str | None = None,
 ) -> CycleResult:
     """One whole cycle of ``repo`` with a fresh engine and planner (``reconciler apply``).
 
@@ -194,7 +235,11 @@ async def reconcile_once(
         resolve_secret=resolve_secret,
         on_progress=on_progress,
     )
-    planner = Planner(repo.catalog, digest=digests.secret_digest(store, resolve_secret))
+    planner = Planner(
+        repo.catalog,
+        digest=digests.secret_digest(store, resolve_secret),
+        check_secret=jobs.secret_check(resolve_secret),
+    )
 
     async def read_inventory() -> Inventory:
         return {g.id: g for g in await driver.inventory()}
@@ -208,6 +253,8 @@ async def reconcile_once(
         policies=policies_of(repo),
         read_inventory=read_inventory,
         on_planned=on_planned,
+        max_reset_share=max_reset_share,
+        allow_reset=allow_reset,
     )
     del repo  # the cycle holds the last reference and frees it once planned
     return await work

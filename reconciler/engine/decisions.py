@@ -3,7 +3,8 @@
 Which queued jobs may start now (engine-wide and per-profile ``max_in_flight``,
 ``max_per_minute`` pacing, backoff), what a job status from the head-end makes
 of a gateway's status, when a rollout is aborted, when a failed submission is
-resubmitted and when a job has waited too long.  No asyncio, no driver, no
+resubmitted, when a job has waited too long, when the head-end lost a job and
+when a run is stalled.  No asyncio, no driver, no
 store: the runner (:mod:`reconciler.engine.runner`) asks these once per tick
 and does the I/O, the way httpx's ``_redirect_method``/``_redirect_url`` sit
 beside its one send loop.  Unit-tested with plain values in
@@ -219,10 +220,54 @@ def resubmission(
 
 
 def timeout_reason(submitted_at: float, now: float, job_timeout_s: float) -> str:
-    """Why a job still active is given up, or ``""``: no answer for over ``job_timeout_s``
-    (also how a job the head-end forgot ends)."""
+    """Why a job still active is given up, or ``""``: no answer for over ``job_timeout_s``."""
     if now - submitted_at > job_timeout_s:
         return f"no answer within {job_timeout_s:.0f} s"
+    return ""
+
+
+# --- lost jobs and stalls ---------------------------------------------------------------------
+
+
+def is_lost(seen_at: float, now: float, grace_s: float) -> bool:
+    """Whether a job the head-end left out of a job status answer is lost: it was last
+    reported (or submitted) over ``grace_s`` ago.  A job absent for less may be one the
+    head-end has not indexed yet; one absent for longer was dropped (a restart without
+    its job table), and waiting ``job_timeout_s`` for it would hold its slot for nothing."""
+    return now - seen_at > grace_s
+
+
+def lost_reason(losses: int, settings: EngineSettings) -> str:
+    """After a gateway's job was lost ``losses`` times: ``""`` (resubmit it with its stored
+    idempotency key) or, from ``lost_job_attempts`` losses on, why it is Declined."""
+    if losses < settings.lost_job_attempts:
+        return ""
+    return (
+        f"lost by the head-end {losses} times (left out of its job status answers "
+        f"for over {settings.lost_job_grace_s:.0f} s each time)"
+    )
+
+
+def stall_reason(
+    *,
+    in_flight: int,
+    quiet_s: float,
+    relost: int,
+    relost_ago: float | None,
+    stall_after_s: float,
+) -> str:
+    """Why a run is stalled, or ``""``: the head-end keeps losing jobs (a resubmitted job
+    was lost again, ``relost_ago`` seconds ago, within ``stall_after_s``), or jobs are in
+    flight and none of them moved for over ``stall_after_s`` (``quiet_s``: seconds since a
+    job last started or changed status).  A head-end that loses its jobs once and takes
+    them back is not a stall: the resubmissions carry the rollout on."""
+    if relost and relost_ago is not None and relost_ago <= stall_after_s:
+        return (
+            f"the head-end keeps losing jobs: {relost} lost again after a resubmission, "
+            f"the last {relost_ago:.0f} s ago"
+        )
+    if in_flight and quiet_s > stall_after_s:
+        return f"{in_flight} jobs in flight and none moved for {quiet_s:.0f} s"
     return ""
 
 

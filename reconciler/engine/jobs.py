@@ -1,8 +1,10 @@
 """What one job sends: idempotency keys, and secrets unsealed for the wire only.
 
 Sealed secrets (``{"secret": NAME, "digest": ...}``) are resolved to their
-values at the moment a job request is built; the value never reaches the store,
-logs or reports.
+values at the moment a job request is built, and checked against their key's
+catalog rule (length, pattern) then; the value never reaches the store, logs
+or reports.  :func:`secret_check` gives the planner the same check without
+giving it the value (:data:`~reconciler.plan.secretchecks.SecretCheck`).
 """
 
 from __future__ import annotations
@@ -12,8 +14,14 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from reconciler.errors import InvalidSecretError as InvalidSecretError
 from reconciler.errors import MissingSecretError as MissingSecretError
+from reconciler.model.catalogs import ParameterSpec, check_secret_value
+from reconciler.plan.secretchecks import SecretCheck
 from reconciler.plan.values import is_secret
+
+SpecOf = Callable[[str], ParameterSpec | None]
+"""A key of the job -> its catalog spec (``None``: unknown, not checked)."""
 
 
 def idempotency_key(
@@ -30,19 +38,50 @@ def idempotency_key(
     return f"r{rollout_id}-{digest[:32]}"
 
 
+def secret_problem(spec: ParameterSpec, name: str, value: str) -> str | None:
+    """Why secret ``name``'s value does not fit ``spec``: key, secret and rule, never the value."""
+    rule = check_secret_value(spec, value)
+    if rule is None:
+        return None
+    return f"secret '{name}' for {spec.key} does not fit the catalog: {rule}"
+
+
+def secret_check(resolve: Callable[[str], str | None]) -> SecretCheck:
+    """The planner's :data:`SecretCheck`: resolves the secret and checks it (not provided: fine
+    here, the engine declines the gateway when it builds the job)."""
+
+    def check(spec: ParameterSpec, name: str) -> str | None:
+        value = resolve(name)
+        return None if value is None else secret_problem(spec, name, value)
+
+    return check
+
+
 def wire_parameters(
-    send: Mapping[str, Any], resolve: Callable[[str], str | None]
+    send: Mapping[str, Any],
+    resolve: Callable[[str], str | None],
+    spec_of: SpecOf | None = None,
 ) -> dict[str, Any]:
-    """The job's parameters as they travel: secret references replaced by their values."""
+    """The job's parameters as they travel: secret references replaced by their values.
+
+    Raises :class:`MissingSecretError` for a secret not provided, and (with
+    ``spec_of``) :class:`InvalidSecretError` for one whose value breaks its key's rule.
+    """
     parameters: dict[str, Any] = {}
     for key, value in send.items():
         if is_secret(value):
-            plain = resolve(value["secret"])
+            name = value["secret"]
+            plain = resolve(name)
             if plain is None:
                 raise MissingSecretError(
-                    f"secret '{value['secret']}' for {key} is not provided "
-                    f"(RECONCILER_SECRET_{value['secret']} or a file in RECONCILER_SECRETS_DIR)"
+                    f"secret '{name}' for {key} is not provided "
+                    f"(RECONCILER_SECRET_{name} or a file in RECONCILER_SECRETS_DIR)"
                 )
+            spec = spec_of(key) if spec_of is not None else None
+            if spec is not None and spec.type == "secret":
+                problem = secret_problem(spec, name, plain)
+                if problem is not None:
+                    raise InvalidSecretError(problem)
             parameters[key] = plain
         else:
             parameters[key] = value

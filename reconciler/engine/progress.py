@@ -66,6 +66,12 @@ class Outcome:
 
     groups: dict[str | None, GroupProgress] = field(default_factory=dict)
     forgotten: int = 0
+    lost_jobs: int = 0
+    """Jobs the head-end lost (left out of its job status answers beyond the grace), each
+    loss counted: resubmitted with their idempotency keys, or Declined after too many."""
+    stalled: str = ""
+    """Why the run is stalled now (the head-end keeps losing jobs, or no job in flight moved
+    for ``stall_after_s``), or empty; updated every tick, empty once the run has ended."""
 
     @property
     def all_accepted(self) -> bool:
@@ -85,3 +91,5 @@ ProgressHook = Callable[[Outcome], None]
 """Called after every tick of a run with the run's :class:`Outcome` (live tables, logs)."""
 TransitionHook = Callable[[Status, int], None]
 """Called with a status and how many gateways just moved into it (metrics)."""
+LostJobsHook = Callable[[int], None]
+"""Called with how many jobs the head-end was found to have lost in one poll (metrics)."""

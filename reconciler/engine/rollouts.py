@@ -13,7 +13,9 @@ them to a :class:`~reconciler.engine.runner.Runner`, the I/O loop, which
 follows the pure decisions of :mod:`reconciler.engine.decisions`: limits
 (engine-wide ``max_in_flight``; per profile ``rollout.max_in_flight`` and
 ``max_per_minute``), resubmission after transport failures, job timeouts and
-the abort policy.  Progress is counted in :mod:`reconciler.engine.progress`;
+the abort policy, jobs the head-end lost.  :meth:`Engine.stalled` says why the
+rollout in progress is stuck, if it is (the daemon's ``/readyz``).  Progress is
+counted in :mod:`reconciler.engine.progress`;
 :class:`Outcome`, :class:`GroupProgress`, the hook types and
 :class:`NothingToRetry` are importable from here.
 """
@@ -28,7 +30,13 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from reconciler.drivers.base import Driver
 from reconciler.engine import opening
 from reconciler.engine.decisions import DEFAULT_POLICY, policy_for
-from reconciler.engine.progress import GroupProgress, Outcome, ProgressHook, TransitionHook
+from reconciler.engine.progress import (
+    GroupProgress,
+    LostJobsHook,
+    Outcome,
+    ProgressHook,
+    TransitionHook,
+)
 from reconciler.engine.runner import Runner, count, read_back
 from reconciler.engine.settings import EngineSettings
 from reconciler.errors import NothingToRetry as NothingToRetry
@@ -57,6 +65,7 @@ class Engine:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         on_progress: ProgressHook | None = None,
         on_transition: TransitionHook | None = None,
+        on_lost_jobs: LostJobsHook | None = None,
     ) -> None:
         self.driver = driver
         self.store = store
@@ -67,8 +76,27 @@ class Engine:
         self.sleep = sleep
         self.on_progress = on_progress
         self.on_transition = on_transition
+        self.on_lost_jobs = on_lost_jobs
+        """Called with how many jobs the head-end was found to have lost in one poll."""
         self.stopping = asyncio.Event()
         """Set to stop starting new jobs (SIGTERM); active ones are left to a resume."""
+        self._runs: list[Runner] = []
+
+    def stalled(self) -> str:
+        """Why the rollout in progress is stalled, or ``""`` (none running, or it moves).
+
+        Stalled: the head-end keeps losing jobs (a resubmitted job was lost again
+        within ``stall_after_s``), or jobs are in flight and none started or
+        changed status for ``stall_after_s``.  Re-evaluated every poll tick.
+        """
+        return next((r.outcome.stalled for r in self._runs if r.outcome.stalled), "")
+
+    async def _run(self, run: Runner) -> Outcome:
+        self._runs.append(run)
+        try:
+            return await run.run()
+        finally:
+            self._runs.remove(run)
 
     async def apply(
         self, plan: Plan, *, commit: str | None, policies: Mapping[str, RolloutPolicy]
@@ -106,7 +134,7 @@ class Engine:
             run.outcome.forgotten += len(forget)
         planned_ids = {p.gateway_id for p in plan.actionable()}
         self._restart_aborted(run, commit, planned_ids, policies, now)
-        return await run.run()
+        return await self._run(run)
 
     def _restart_aborted(
         self,
@@ -160,7 +188,7 @@ class Engine:
                 sum(map(len, run.queues.values())),
                 len(run.in_flight),
             )
-            await run.run()
+            await self._run(run)
         return run.outcome
 
     async def retry(
@@ -199,7 +227,7 @@ class Engine:
             rollout_id = self.store.start_rollout(commit, profile, now)
             group = run.open_group(profile, rollout_id, policy_for(policies, profile), now)
             self._open(run, group, [opening.repushed_state(s, rollout_id, now) for s in states])
-        return await run.run()
+        return await self._run(run)
 
     async def read_back(self, gateway_ids: Iterable[str] | None = None) -> list[str]:
         """Compare live with accepted configurations; set Mismatch (or clear it).  Returns mismatched ids."""
@@ -232,6 +260,7 @@ __all__ = [
     "Action",
     "Engine",
     "GroupProgress",
+    "LostJobsHook",
     "NothingToRetry",
     "Outcome",
     "ProgressHook",

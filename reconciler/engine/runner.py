@@ -8,6 +8,9 @@ status means, whether to resubmit, time out or abort, and doing what they say
 through the driver.  Every batch of transitions is written to the store in one
 transaction before the next call to the head-end, so that a resume after a
 crash (even ``kill -9``) finds every fact that was acted on.
+
+A job the head-end stops reporting is lost after ``lost_job_grace_s`` and resubmitted
+with its stored key; :mod:`reconciler.engine.stalls` logs it and says when a run stalls.
 """
 
 from __future__ import annotations
@@ -17,14 +20,16 @@ import logging
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Protocol
 
 from reconciler import errors
 from reconciler.drivers.base import MAX_BATCH, Driver, JobRequest, LiveConfig
-from reconciler.engine import decisions, jobs, readback
+from reconciler.engine import decisions, jobs, progress, readback
 from reconciler.engine.opening import leaves_management
 from reconciler.engine.progress import GroupProgress, Outcome, ProgressHook, TransitionHook
 from reconciler.engine.settings import EngineSettings
+from reconciler.engine.stalls import StallWatch, report_lost
 from reconciler.model.catalogs import Catalog
 from reconciler.model.files import RolloutPolicy
 from reconciler.model.state import AppliedGateway, Status
@@ -58,6 +63,8 @@ class Wiring(Protocol):
     def on_progress(self) -> ProgressHook | None: ...
     @property
     def on_transition(self) -> TransitionHook | None: ...
+    @property
+    def on_lost_jobs(self) -> progress.LostJobsHook | None: ...
 
 
 @dataclass(slots=True)
@@ -68,6 +75,10 @@ class Job:
     group: GroupProgress
     not_before: float = 0.0
     submitted_at: float = 0.0
+    seen_at: float = 0.0
+    """When the head-end last reported the job (or it was submitted): lost after a grace."""
+    lost: int = 0
+    """Times the head-end lost this gateway's job in this run."""
     reapplied: bool = False
 
 
@@ -111,6 +122,7 @@ class Runner:
         """Jobs waiting to start, per profile, in order."""
         self.in_flight: dict[str, Job] = {}
         """Jobs the head-end has, by job id."""
+        self.watch = StallWatch(moved_at=wiring.clock())
 
     # --- filling the run -------------------------------------------------------------------
 
@@ -132,7 +144,7 @@ class Runner:
         """Take over what an earlier process left: Initial is queued, Requested/Sent polled."""
         group.total += 1
         group.counts[state.status] += 1
-        job = Job(state, group, submitted_at=state.updated_at)
+        job = Job(state, group, submitted_at=state.updated_at, seen_at=self.wiring.clock())
         if state.status is Status.INITIAL:
             self.queues.setdefault(group.profile, deque()).append(job)
         elif state.job_id is not None:
@@ -152,12 +164,16 @@ class Runner:
                 if accepted:
                     await self._verify(accepted)
             self._check_abort()
+            self.outcome.stalled = self.watch.check(
+                len(self.in_flight), wiring.clock(), wiring.settings.stall_after_s
+            )
             if wiring.on_progress is not None:
                 wiring.on_progress(self.outcome)
             waiting = any(q and not q[0].group.aborted for q in self.queues.values())
             if not self.in_flight and (not waiting or wiring.stopping.is_set()):
                 break
             await wiring.sleep(wiring.settings.poll_interval_s)
+        self.outcome.stalled = ""
         for group in self.outcome.groups.values():
             if group.ending:
                 wiring.store.finish_rollout(
@@ -179,14 +195,23 @@ class Runner:
             queue.extend(admission.deferred)
             groups[key].submitted += len(admission.start)
             batch += admission.start
-        if not batch:
-            return
+        if batch:
+            await self._send(batch)
+
+    async def _send(self, batch: list[Job]) -> None:
+        """Submit these jobs (admitted, or lost and taken again); record what the head-end says."""
+        now = self.wiring.clock()
         requests: list[tuple[Job, JobRequest]] = []
         updates: list[AppliedGateway] = []
+        catalog = self.wiring.catalog
         for job in batch:
             try:
-                parameters = jobs.wire_parameters(job.state.send, self.wiring.resolve_secret)
-            except jobs.MissingSecretError as exc:
+                parameters = jobs.wire_parameters(
+                    job.state.send,
+                    self.wiring.resolve_secret,
+                    partial(catalog.spec, job.state.type),
+                )
+            except (jobs.MissingSecretError, jobs.InvalidSecretError) as exc:
                 updates.append(self._set(job, Status.DECLINED, reason=str(exc)))
                 job.group.attempted += 1
                 job.group.declined += 1
@@ -209,7 +234,9 @@ class Runner:
             for (job, _), submission in zip(chunk, result, strict=True):
                 job.group.attempted += 1
                 if submission.ok and submission.job_id is not None:
-                    job.submitted_at = now
+                    job.submitted_at = job.seen_at = now
+                    if not job.lost:
+                        self.watch.moved_at = now
                     updates.append(self._set(job, Status.REQUESTED, job_id=submission.job_id))
                     self.in_flight[submission.job_id] = job
                 else:
@@ -251,19 +278,24 @@ class Runner:
         updates: list[AppliedGateway] = []
         accepted: list[Job] = []
         forget: list[str] = []
-        for result in results:
+        unreported: list[str] = []
+        for chunk, result in zip(chunks, results, strict=True):
             if isinstance(result, BaseException):
                 if isinstance(result, errors.AuthenticationError):
                     raise result
                 log.warning("polling job status failed, trying again: %s", result)
                 continue
+            reported: set[str] = set()
             for status in result:
                 job = self.in_flight.get(status.job_id)
-                if job is None:
-                    continue
+                if job is None or status.gateway_id != job.state.gateway_id:
+                    continue  # not ours (a head-end that lost its jobs may reuse their ids)
+                reported.add(status.job_id)
+                job.seen_at = now
                 steps = decisions.next_status(job.state.status, status, job.state.target)
                 for new, fields in steps:
                     updates.append(self._set(job, new, **fields))
+                    self.watch.moved_at = now
                 ended = steps[-1][0] if steps else None
                 if ended is Status.DECLINED:
                     job.group.declined += 1
@@ -275,9 +307,12 @@ class Runner:
                         self.outcome.forgotten += 1
                     else:
                         accepted.append(job)
+            unreported += [i for i in chunk if i not in reported]
+        grace = self.wiring.settings.lost_job_grace_s
+        lost = [i for i in unreported if decisions.is_lost(self.in_flight[i].seen_at, now, grace)]
+        again = self._lost(lost, now, updates)
         timeout = self.wiring.settings.job_timeout_s
         for job_id, job in list(self.in_flight.items()):
-            # Also ends a job the head-end no longer reports at all.
             reason = decisions.timeout_reason(job.submitted_at, now, timeout)
             if reason:
                 del self.in_flight[job_id]
@@ -286,7 +321,32 @@ class Runner:
         self._write(updates)
         if forget:
             self.wiring.store.forget(forget)
+        if again:
+            await self._send(again)
         return accepted
+
+    def _lost(self, lost: list[str], now: float, updates: list[AppliedGateway]) -> list[Job]:
+        """Take lost jobs out of flight: returns those to resubmit (same key); Declines the
+        gateways whose job was lost ``lost_job_attempts`` times (into ``updates``)."""
+        again: list[Job] = []
+        for job_id in lost:
+            job = self.in_flight.pop(job_id)
+            job.lost += 1
+            if job.lost > 1:
+                self.watch.lost_again(now)
+            reason = decisions.lost_reason(job.lost, self.wiring.settings)
+            if reason:
+                job.group.declined += 1
+                updates.append(self._set(job, Status.DECLINED, reason=reason))
+            else:
+                job.group.attempted -= 1  # counted again when its resubmission is answered
+                again.append(job)
+        if lost:
+            self.outcome.lost_jobs += len(lost)
+            if self.wiring.on_lost_jobs is not None:
+                self.wiring.on_lost_jobs(len(lost))
+            report_lost(len(lost), len(again), self.wiring.settings)
+        return again
 
     async def _verify(self, accepted: list[Job]) -> None:
         """Read back what was just accepted; Mismatch where it differs, and reapply if the policy says so."""

@@ -42,3 +42,22 @@ class EngineSettings(BaseModel):
         description="A job still active after this long is Declined ('no answer from the head-end'); "
         "a gateway that is offline for an hour should not hold a rollout slot forever.",
     )
+    lost_job_grace_s: float = Field(
+        30.0,
+        gt=0,
+        description="A job the head-end leaves out of its job status answers for longer than this "
+        "is lost (a head-end restarted without its job table): it is resubmitted with its stored "
+        "idempotency key. Covers a head-end that answers a new job's status a moment late.",
+    )
+    lost_job_attempts: int = Field(
+        3,
+        ge=1,
+        description="Times a gateway's job may be lost before the gateway is Declined "
+        "('lost by the head-end N times'): a head-end that keeps losing it will not take it.",
+    )
+    stall_after_s: float = Field(
+        300.0,
+        gt=0,
+        description="A run is stalled (Engine.stalled(), the daemon's /readyz) while jobs are in "
+        "flight and none of them moved for this long, or when the head-end lost jobs this recently.",
+    )

@@ -91,6 +91,16 @@ class Fleet:
         self.jobs: dict[str, SimJob] = {}
         self.by_key: dict[str, SimJob] = {}
         self.step_s = step_s
+        self.created = 0
+        """Jobs created since start: numbers job ids, which stay unique after :meth:`forget_jobs`."""
+
+    def forget_jobs(self) -> int:
+        """Drop the job table, idempotency keys included (a restart without it); returns how
+        many jobs were dropped.  Configurations already on their way still apply."""
+        dropped = len(self.jobs)
+        self.jobs.clear()
+        self.by_key.clear()
+        return dropped
 
     def create_job(
         self,
@@ -107,7 +117,7 @@ class Fleet:
         if rejected:
             reason = f"{len(rejected)} of {len(parameters)} parameters rejected by {gateway.type} {gateway.firmware}"
         job = SimJob(
-            job_id=f"job-{len(self.jobs) + 1:09d}",
+            job_id=f"job-{self.created + 1:09d}",
             gateway_id=gateway.id,
             parameters=parameters,
             idempotency_key=idempotency_key,
@@ -116,6 +126,7 @@ class Fleet:
             reason=reason,
             rejected=rejected,
         )
+        self.created += 1
         self.jobs[job.job_id] = job
         self.by_key[idempotency_key] = job
         if not job.declined:

@@ -14,8 +14,9 @@ error (503), timeout (the answer is held back ``hang_s`` seconds, or the
 connection is dropped).  Declines are drawn per created job.
 
 Admin endpoints (no token; this is a test tool): ``GET /_admin/counters``,
-``POST /_admin/faults`` (change rates at run time, queue ``fail_next``), and
-``POST /_admin/drift`` ``{"gateway_id", "parameters"}`` (force live values).
+``POST /_admin/faults`` (change rates at run time, queue ``fail_next``),
+``POST /_admin/drift`` ``{"gateway_id", "parameters"}`` (force live values), and
+``POST /_admin/forget`` (drop the job table, as a restart without it would).
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ class Simulator:
         app.router.add_get("/_admin/counters", self._admin_counters)
         app.router.add_post("/_admin/faults", self._admin_faults)
         app.router.add_post("/_admin/drift", self._admin_drift)
+        app.router.add_post("/_admin/forget", self._admin_forget)
         app.cleanup_ctx.append(self._drifting)
         return app
 
@@ -318,6 +320,9 @@ class Simulator:
             return web.json_response(bodies.error("malformed", str(exc)), status=422)
         settings = {k: v for k, v in vars(self.faults).items() if k != "fail_next"}
         return web.json_response({**settings, "fail_next": list(self.faults.fail_next)})
+
+    async def _admin_forget(self, request: web.Request) -> web.Response:
+        return web.json_response({"forgotten": self.fleet.forget_jobs()})
 
     async def _admin_drift(self, request: web.Request) -> web.Response:
         try:

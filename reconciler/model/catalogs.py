@@ -239,7 +239,8 @@ def check_value(spec: ParameterSpec, value: Any) -> str | None:
 
 
 def check_text(spec: ParameterSpec, value: str) -> str | None:
-    """Length and pattern checks shared by strings and resolved secrets."""
+    """Length and pattern checks of a string; its message shows the value (a resolved
+    secret is checked by :func:`check_secret_value`, which does not)."""
     if spec.min_length is not None and len(value) < spec.min_length:
         return f"expected at least {spec.min_length} characters, got {len(value)}"
     if spec.max_length is not None and len(value) > spec.max_length:
@@ -247,6 +248,23 @@ def check_text(spec: ParameterSpec, value: str) -> str | None:
     pattern = spec.compiled_pattern
     if pattern is not None and pattern.fullmatch(value) is None:
         return f"'{value}' does not match the pattern {spec.pattern}"
+    return None
+
+
+def check_secret_value(spec: ParameterSpec, value: str) -> str | None:
+    """Why a resolved secret value does not fit ``spec`` (length, pattern), or ``None``.
+
+    The rule broken and the catalog's bounds, never the value nor its length: the
+    answer reaches plans, logs and the store (a Declined gateway's reason).
+    """
+    bounds = f"{spec.min_length or 0}..{spec.max_length if spec.max_length is not None else 'any'}"
+    if spec.min_length is not None and len(value) < spec.min_length:
+        return f"shorter than {spec.min_length} characters (the catalog wants {bounds})"
+    if spec.max_length is not None and len(value) > spec.max_length:
+        return f"longer than {spec.max_length} characters (the catalog wants {bounds})"
+    pattern = spec.compiled_pattern
+    if pattern is not None and pattern.fullmatch(value) is None:
+        return f"does not match the pattern {spec.pattern}"
     return None
 
 

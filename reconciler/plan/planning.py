@@ -9,8 +9,9 @@ Actions:
 - ``move``   profile A -> B, with the keys that differ;
 - ``defer``  a change for a gateway whose rollout is active (Requested, Sent):
              planned again once that rollout ends;
-- ``error``  for that gateway alone: the inventory lacks it, or its declared
-             type differs from the inventory's;
+- ``error``  for that gateway alone: the inventory lacks it, its declared
+             type differs from the inventory's, or a secret it would be sent
+             breaks its key's catalog rule (with a :data:`SecretCheck`);
 - ``none``   nothing to do (a changed comment, description or order; a
              subsetting equal to the profile value; a Declined gateway whose
              desired state has not changed since: it waits for Retry Upload).
@@ -34,6 +35,7 @@ from reconciler.model.inventory import InventoryGateway
 from reconciler.model.repos import Repo
 from reconciler.model.state import ACTIVE, AppliedGateway, Status
 from reconciler.plan.desired import DesiredState, Skip
+from reconciler.plan.secretchecks import SecretCheck, SecretChecks
 from reconciler.plan.values import SecretDigest, no_secrets, same
 
 
@@ -130,8 +132,16 @@ class Plan:
 class Planner:
     """Plans gateways against applied state; keeps caches between plans (the daemon's case)."""
 
-    def __init__(self, catalog: Catalog, *, digest: SecretDigest = no_secrets) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        digest: SecretDigest = no_secrets,
+        check_secret: SecretCheck | None = None,
+    ) -> None:
         self.desired = DesiredState(catalog, digest)
+        self.checks = SecretChecks(check_secret) if check_secret is not None else None
+        """Secret values checked against the catalog (``None``: not checked, e.g. in CI)."""
 
     def plan(
         self,
@@ -149,6 +159,8 @@ class Planner:
         else:
             ids = affected
             result = dict(previous.gateways)
+        if self.checks is not None:
+            self.checks.start()
         with bulk.paused_gc():
             for gateway_id in ids:
                 planned = self.plan_gateway(gateway_id, repo, inventory, applied)
@@ -159,6 +171,38 @@ class Planner:
             return Plan(result)
 
     def plan_gateway(
+        self,
+        gateway_id: str,
+        repo: Repo,
+        inventory: Mapping[str, InventoryGateway] | None,
+        applied: Mapping[str, AppliedGateway],
+    ) -> GatewayPlan | None:
+        """One gateway's plan (``None``: neither declared nor in the store)."""
+        planned = self._plan_gateway(gateway_id, repo, inventory, applied)
+        if planned is None or self.checks is None or not planned.send:
+            return planned
+        if planned.action not in (Action.PUSH, Action.MOVE, Action.RESET):
+            return planned
+        specs = self.desired.syntax(planned.type, planned.firmware)
+        if specs is None:
+            specs = self.desired.catalog.types[planned.type].specs
+        problem = self.checks.problem(planned.type, specs, planned.send)
+        if not problem:
+            return planned
+        return GatewayPlan(
+            gateway_id,
+            planned.type,
+            planned.firmware,
+            Action.ERROR,
+            planned.profile,
+            planned.previous_profile,
+            old=planned.old,
+            skipped=planned.skipped,
+            message=problem,
+            declared=planned.declared,
+        )
+
+    def _plan_gateway(
         self,
         gateway_id: str,
         repo: Repo,

@@ -2,7 +2,8 @@
 
 :class:`FakeDriver` implements :class:`reconciler.drivers.base.Driver` without a
 network (as httpx's ``MockTransport`` stands in for one): per gateway it
-accepts or declines, answers after N polls or never, forgets jobs, refuses
+accepts or declines, answers after N polls or never, loses jobs (a restart
+without its job table, or a head-end that keeps losing them), refuses
 entries, and raises transient errors for the next K calls; accepted jobs
 update the live configurations that read-back sees.  :class:`FakeClock` is a
 ``now()`` plus an ``async sleep()`` that advances virtual time at once, so
@@ -110,7 +111,7 @@ class FakeDriver(Driver):
         self.answer_after = answer_after
         self.clock = clock
         self.jobs: dict[str, FakeJob] = {}
-        """Every job created, by id."""
+        """Every job created, by id (lost ones included: see :attr:`dropped`)."""
         self.requests: list[JobRequest] = []
         """Every job request received, replays included."""
         self.calls: Counter[str] = Counter()
@@ -123,6 +124,8 @@ class FakeDriver(Driver):
         self._answer_after: dict[str, int] = {}
         self._silent: set[str] = set()
         self._forgotten: set[str] = set()
+        self._dropped: set[str] = set()
+        self._before_poll: dict[int, list[Callable[[], object]]] = {}
         self._unapplied: set[str] = set()
         self._refused: dict[str, tuple[str, str]] = {}
         self._failures: dict[str, list[BaseException]] = {}
@@ -155,8 +158,27 @@ class FakeDriver(Driver):
         self._silent.update(gateway_ids)
 
     def forget(self, *gateway_ids: str) -> None:
-        """The head-end forgets these gateways' jobs: :meth:`job_status` leaves them out."""
+        """The head-end keeps losing these gateways' jobs: each is dropped when its status is
+        asked (:meth:`job_status` leaves it out, its idempotency key is forgotten, so a
+        resubmission creates it again, to be lost again).  See :meth:`drop_jobs` for once."""
         self._forgotten.update(gateway_ids)
+
+    def drop_jobs(self, *gateway_ids: str) -> int:
+        """The head-end restarts without its job table: the jobs it holds now (of these
+        gateways; none given: all) are gone with their idempotency keys.  :meth:`job_status`
+        leaves them out; a resubmission with the same key creates the job once more.
+        Returns how many were dropped."""
+        chosen = set(gateway_ids)
+        held = [j for j in self.jobs.values() if j.job_id not in self._dropped]
+        dropped = [j for j in held if not chosen or j.gateway_id in chosen]
+        for job in dropped:
+            self._drop(job)
+        return len(dropped)
+
+    def before_poll(self, poll: int, action: Callable[[], object]) -> None:
+        """Run ``action`` just before answering :meth:`job_status` call number ``poll`` (from 1),
+        e.g. ``driver.before_poll(2, driver.drop_jobs)``: a restart while jobs are in flight."""
+        self._before_poll.setdefault(poll, []).append(action)
 
     def keep_live(self, *gateway_ids: str) -> None:
         """These gateways accept jobs but keep their live values (drift right after acceptance)."""
@@ -191,8 +213,15 @@ class FakeDriver(Driver):
         return list(self.jobs.values())
 
     def active(self) -> list[FakeJob]:
-        """Jobs without an answer yet."""
-        return [j for j in self.jobs.values() if j.status not in FINAL]
+        """Jobs without an answer yet (lost ones are not active: the head-end has them no more)."""
+        return [
+            j for j in self.jobs.values() if j.status not in FINAL and j.job_id not in self._dropped
+        ]
+
+    @property
+    def dropped(self) -> list[FakeJob]:
+        """Jobs the head-end lost (:meth:`drop_jobs`, :meth:`forget`), in order of creation."""
+        return [j for j in self.jobs.values() if j.job_id in self._dropped]
 
     def peak_active(self, among: Collection[str] | None = None) -> int:
         """The most jobs without an answer at once (of ``among``'s gateways), over all submissions."""
@@ -245,10 +274,14 @@ class FakeDriver(Driver):
 
     async def job_status(self, job_ids: Sequence[str]) -> list[JobStatus]:
         await self._call("job_status")
+        for action in self._before_poll.pop(self.calls["job_status"], []):
+            action()
         found: list[JobStatus] = []
         for job_id in job_ids:
             job = self.jobs.get(job_id)
-            if job is None or job.gateway_id in self._forgotten:
+            if job is not None and job.gateway_id in self._forgotten:
+                self._drop(job)
+            if job is None or job_id in self._dropped:
                 continue
             self._advance(job)
             found.append(
@@ -258,6 +291,11 @@ class FakeDriver(Driver):
 
     async def aclose(self) -> None:
         self.closed = True
+
+    def _drop(self, job: FakeJob) -> None:
+        self._dropped.add(job.job_id)
+        if self._keys.get(job.request.idempotency_key) == job.job_id:
+            del self._keys[job.request.idempotency_key]
 
     def _advance(self, job: FakeJob) -> None:
         gid = job.gateway_id

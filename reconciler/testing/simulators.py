@@ -50,6 +50,11 @@ class SimulatorHandle:
         """``POST /_admin/faults``, e.g. ``set_faults(error_rate=1.0)`` or ``fail_next=["error"]``."""
         return dict(self._admin("/_admin/faults", changes))
 
+    def forget(self) -> int:
+        """``POST /_admin/forget``: the head-end drops its job table (keys included), as after
+        a restart without it; returns how many jobs it dropped."""
+        return int(self._admin("/_admin/forget", {})["forgotten"])
+
     def drift(self, gateway_id: str, parameters: dict[str, Any]) -> dict[str, Any]:
         """``POST /_admin/drift``: force live values on one gateway."""
         return dict(

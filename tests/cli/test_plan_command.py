@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import cli
+from reconciler.loading.catalogs import shipped_catalog
 from reconciler.model.state import AppliedGateway, Status
 from reconciler.store.sqlite import SQLiteStore
 
@@ -318,3 +319,39 @@ def test_inventory_and_headend_together_are_a_usage_error(config_repo: Path) -> 
         run("plan", str(config_repo), "--inventory", str(INVENTORY), "--headend", "http://x")[0]
         == 2
     )
+
+
+def test_a_secret_value_outside_its_catalog_rule_is_a_plan_error_that_never_shows_the_value(
+    config_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = shipped_catalog().spec("LSX", "AuthorizationKey")
+    assert spec is not None and spec.min_length is not None
+    name, value = "public_ac_auth_key", "Vq3-short-secret-value"[: spec.min_length - 1]
+    before = json.loads(
+        run("plan", str(config_repo), "--inventory", str(INVENTORY), "--format", "json")[1]
+    )
+    users = {  # the profiles that refer to the secret (profiles.d)
+        profile.stem
+        for profile in (config_repo / "profiles.d").glob("*.yaml")
+        if f"{{secret: {name}}}" in profile.read_text(encoding="utf-8")
+    }
+    holders = {
+        g["id"]
+        for g in before["gateways"]
+        if g["profile"] in users and any(c["key"] == "AuthorizationKey" for c in g["changes"])
+    }
+    assert holders
+    monkeypatch.setenv(f"RECONCILER_SECRET_{name}", value)
+    code, text, _ = run("plan", str(config_repo), "--inventory", str(INVENTORY))
+    _, out, _ = run("plan", str(config_repo), "--inventory", str(INVENTORY), "--format", "json")
+    assert code == 1
+    errors = {g["id"]: g["message"] for g in json.loads(out)["gateways"] if g["action"] == "error"}
+    assert set(errors) == holders
+    reason = (
+        f"secret '{name}' for AuthorizationKey does not fit the catalog: "
+        f"shorter than {spec.min_length} characters "
+        f"(the catalog wants {spec.min_length}..{spec.max_length})"
+    )
+    assert set(errors.values()) == {reason}
+    assert reason in text
+    assert value not in text and value not in out

@@ -41,6 +41,8 @@ VIRTUAL = EngineSettings(
     resubmit_backoff_s=2.0,
     submit_attempts=3,
     job_timeout_s=60.0,
+    lost_job_grace_s=5.0,
+    stall_after_s=20.0,
 )
 """Engine settings for virtual time: every figure a test expects is derived from these."""
 
@@ -60,6 +62,12 @@ class Rig:
     """After every tick (``on_progress``): jobs in flight per profile, as the engine counts them."""
     transitions: Counter[Status] = field(default_factory=Counter)
     """Every transition the ``on_transition`` hook was told of."""
+    lost: list[int] = field(default_factory=list)
+    """What the ``on_lost_jobs`` hook was told, call by call."""
+    stalls: list[tuple[float, str]] = field(default_factory=list)
+    """After every tick: virtual seconds elapsed and ``Engine.stalled()``."""
+    secrets: dict[str, str] = field(default_factory=dict)
+    """Secret values the engine resolves, by name."""
 
     @property
     def gateways(self) -> dict[str, str]:
@@ -73,21 +81,24 @@ class Rig:
             self.in_flight.append(
                 {name: sum(g.counts[s] for s in ACTIVE) for name, g in outcome.groups.items()}
             )
+            self.stalls.append((self.clock.elapsed, engine.stalled()))
 
         def transition(status: Status, count: int) -> None:
             self.transitions[status] += count
 
-        return Engine(
+        engine = Engine(
             driver=self.driver,
             store=self.store,
             catalog=repo.catalog,
-            resolve_secret={}.get,
+            resolve_secret=self.secrets.get,
             settings=self.settings,
             clock=self.clock.now,
             sleep=self.clock.sleep,
             on_progress=progress,
             on_transition=transition,
+            on_lost_jobs=self.lost.append,
         )
+        return engine
 
     def plan(self, repo: Repo) -> Plan:
         inventory = dict(self.driver.gateways)

@@ -1,4 +1,4 @@
-"""The engine's pure decisions, with plain values: admission, statuses, aborts, resubmission, timeouts."""
+"""The engine's pure decisions, with plain values: admission, statuses, aborts, resubmission, timeouts, lost jobs, stalls."""
 
 from __future__ import annotations
 
@@ -210,6 +210,42 @@ def test_a_job_times_out_only_after_more_than_job_timeout_s() -> None:
     timeout = 60.0
     assert decisions.timeout_reason(0.0, timeout, timeout) == ""
     assert decisions.timeout_reason(0.0, timeout + 0.25, timeout) == "no answer within 60 s"
+
+
+def test_a_job_is_lost_only_when_unreported_for_more_than_the_grace() -> None:
+    grace = SETTINGS.lost_job_grace_s
+    assert not decisions.is_lost(0.0, grace, grace)
+    assert decisions.is_lost(0.0, grace + 0.25, grace)
+
+
+def test_a_lost_job_is_resubmitted_until_lost_job_attempts_losses_then_declined() -> None:
+    attempts = SETTINGS.lost_job_attempts
+    assert all(decisions.lost_reason(n, SETTINGS) == "" for n in range(1, attempts))
+    assert decisions.lost_reason(attempts, SETTINGS) == (
+        f"lost by the head-end {attempts} times (left out of its job status answers "
+        f"for over {SETTINGS.lost_job_grace_s:.0f} s each time)"
+    )
+
+
+def test_a_run_is_stalled_by_a_long_quiet_with_jobs_in_flight_or_by_jobs_lost_again() -> None:
+    after = SETTINGS.stall_after_s
+
+    def quiet(in_flight: int, quiet_s: float) -> str:
+        return decisions.stall_reason(
+            in_flight=in_flight, quiet_s=quiet_s, relost=0, relost_ago=None, stall_after_s=after
+        )
+
+    def relost(ago: float) -> str:
+        return decisions.stall_reason(
+            in_flight=1, quiet_s=0.0, relost=2, relost_ago=ago, stall_after_s=after
+        )
+
+    assert quiet(3, after) == "" and quiet(0, after + 1) == ""
+    assert quiet(3, after + 1) == f"3 jobs in flight and none moved for {after + 1:.0f} s"
+    assert relost(after) == (
+        f"the head-end keeps losing jobs: 2 lost again after a resubmission, the last {after:.0f} s ago"
+    )
+    assert relost(after + 1) == ""
 
 
 def test_drift_is_reapplied_once_and_only_under_reapply() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from reconciler.drivers.http import HttpDriver
 from reconciler.drivers.settings import HeadendSettings
-from reconciler.engine.rollouts import Engine, NothingToRetry, Outcome
+from reconciler.engine.rollouts import Engine, NothingToRetry, Outcome, TransitionHook
 from reconciler.engine.settings import EngineSettings
 from reconciler.loading.repos import load_repo
 from reconciler.loading.sources import DirectorySource
@@ -84,6 +84,7 @@ def run(
     settings: EngineSettings = FAST,
     secrets: Mapping[str, str] | None = None,
     after_inventory: Callable[[], object] | None = None,
+    on_transition: TransitionHook | None = None,
 ) -> Outcome:
     async def go() -> Outcome:
         headend = HeadendSettings(
@@ -104,6 +105,7 @@ def run(
                 catalog=repo.catalog,
                 resolve_secret=(secrets or {}).get,
                 settings=settings,
+                on_transition=on_transition,
             )
             chosen = dict(policies or {name: p.rollout for name, p in repo.profiles.items()})
             if action == "retry":
@@ -175,6 +177,29 @@ def test_an_outage_longer_than_the_retries_declines_with_retries_exhausted(
     assert {s.status for s in states} == {Status.DECLINED}
     assert all(s.reason.startswith("retries exhausted: ") for s in states)
     assert all(s.attempts == FAST.submit_attempts for s in states)
+
+
+def test_jobs_the_simulator_forgets_are_resubmitted_once_with_their_keys_and_accepted(
+    config: Path, simulator: Any, store: SQLiteStore
+) -> None:
+    handle = simulator()
+    repo = load_repo(DirectorySource(config))
+    forgotten: list[int] = []
+
+    def restart(status: Status, count: int) -> None:
+        # The head-end restarts without its job table right after taking the first batch.
+        if status is Status.REQUESTED and not forgotten:
+            forgotten.append(handle.forget())
+
+    settings = FAST.model_copy(update={"lost_job_grace_s": 0.2})
+    outcome = run(handle, store, repo, settings=settings, on_transition=restart)
+    fleet = len(repo.gateways)
+    assert forgotten == [fleet]
+    assert outcome.all_accepted and statuses(store) == {Status.ACCEPTED: fleet}
+    assert outcome.lost_jobs == fleet
+    counters = handle.counters()
+    # Resubmitted with the stored keys: the forgetful head-end creates each job once more.
+    assert counters["jobs_created"] == 2 * fleet and counters["idempotent_replays"] == 0
 
 
 def test_declines_keep_their_reason_and_are_not_retried_automatically(

@@ -57,3 +57,40 @@ def test_fake_driver_raises_for_the_next_k_calls_only() -> None:
             asyncio.run(read())
     assert asyncio.run(read()) == driver.live
     assert driver.calls["read_configs"] == failures + 1
+
+
+def test_fake_driver_drops_its_jobs_on_a_restart_and_creates_them_again_by_key() -> None:
+    gateways = fleet(3)
+    driver = FakeDriver(gateways, answer_after=2)
+    requests = [JobRequest(gid, {"HeartbeatInterval": 60}, f"key-{gid}") for gid in gateways]
+    driver.before_poll(2, driver.drop_jobs)
+
+    async def go() -> tuple[list[str], list[str], list[str]]:
+        first = [s.job_id or "" for s in await driver.submit_jobs(requests)]
+        polled = [s.job_id for s in await driver.job_status(first)]
+        after_restart = [s.job_id for s in await driver.job_status(first)]
+        again = [s.job_id or "" for s in await driver.submit_jobs(requests)]
+        assert [s.status for s in await driver.job_status(again)] == ["sent"] * len(gateways)
+        return polled, after_restart, again
+
+    polled, after_restart, again = asyncio.run(go())
+    assert len(polled) == len(gateways) and after_restart == []
+    assert len(driver.dropped) == len(gateways)
+    assert set(again).isdisjoint(j.job_id for j in driver.dropped)
+    assert len(driver.created) == 2 * len(gateways)
+
+
+def test_fake_driver_keeps_losing_the_jobs_of_forgotten_gateways() -> None:
+    gateways = fleet(2)
+    kept, forgotten = list(gateways)
+    driver = FakeDriver(gateways)
+    driver.forget(forgotten)
+    requests = [JobRequest(gid, {"HeartbeatInterval": 60}, f"key-{gid}") for gid in gateways]
+
+    async def submit_and_poll() -> list[str]:
+        ids = [s.job_id or "" for s in await driver.submit_jobs(requests)]
+        return [s.gateway_id for s in await driver.job_status(ids)]
+
+    assert asyncio.run(submit_and_poll()) == [kept]
+    assert asyncio.run(submit_and_poll()) == [kept]  # the same job, replayed by its key
+    assert [j.gateway_id for j in driver.dropped] == [forgotten, forgotten]

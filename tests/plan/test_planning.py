@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import textwrap
 from collections.abc import Callable, Mapping
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reconciler.engine import jobs
 from reconciler.loading.repos import load_repo
 from reconciler.loading.sources import MemorySource
 from reconciler.model.inventory import InventoryGateway
@@ -370,6 +372,63 @@ def test_a_secret_that_cannot_be_resolved_is_compared_by_name(repo: Callable[...
     r = repo(entry("LSX-1"), profiles=SECRET_PROFILE)
     before = accepted(plan_of(r).gateways["LSX-1"])
     assert plan_of(r, {"LSX-1": before}).gateways["LSX-1"].action is Action.NONE
+
+
+SHORT_SECRET = "Vq3-short"
+"""A value for ``auth`` below AuthorizationKey's catalog minimum."""
+
+
+def test_a_secret_value_outside_its_catalog_rule_is_a_plan_error_for_that_gateway_alone(
+    repo: Callable[..., Repo],
+) -> None:
+    r = repo(entry("LSX-1"), entry("LSX-2"), entry("LSG-1", "LSG"), profiles=SECRET_PROFILE)
+    spec = r.catalog.spec("LSX", "AuthorizationKey")
+    assert spec is not None and spec.min_length is not None
+    assert len(SHORT_SECRET) < spec.min_length
+    plan = plan_of(r, check_secret=jobs.secret_check({"auth": SHORT_SECRET}.get))
+    bad = plan.gateways["LSX-1"]
+    assert bad.action is Action.ERROR and not bad.send
+    assert bad.message == jobs.secret_problem(spec, "auth", SHORT_SECRET)
+    assert bad.message.startswith("secret 'auth' for AuthorizationKey does not fit the catalog: ")
+    assert f"{spec.min_length}..{spec.max_length}" in bad.message
+    assert [p.gateway_id for p in plan.actionable()] == []  # LSX-2's firmware lacks the key
+    assert plan.gateways["LSX-2"].action is Action.NONE
+    shown = rendering.text(plan) + json.dumps(rendering.as_json(plan)) + rendering.markdown(plan)
+    assert bad.message in rendering.text(plan) and bad.message in json.dumps(
+        rendering.as_json(plan)
+    )
+    assert SHORT_SECRET not in shown
+
+
+def test_a_secret_value_within_its_rule_or_not_provided_plans_as_usual(
+    repo: Callable[..., Repo],
+) -> None:
+    r = repo(entry("LSX-1"), profiles=SECRET_PROFILE)
+    spec = r.catalog.spec("LSX", "AuthorizationKey")
+    assert spec is not None and spec.min_length is not None
+    fits = {"auth": "v" * spec.min_length}
+    for values in (fits, {}):
+        plan = plan_of(r, check_secret=jobs.secret_check(values.get))
+        assert plan.gateways["LSX-1"].action is Action.PUSH
+
+
+def test_each_secret_is_checked_once_per_plan_whatever_the_fleet(
+    repo: Callable[..., Repo],
+) -> None:
+    ids = [f"LSX-{n}" for n in range(1, 6)]
+    r = repo(*(entry(i) for i in ids), profiles=SECRET_PROFILE)
+    fleet = inventory(*((i, "LSX", "2.0.0") for i in ids))
+    asked: list[str] = []
+
+    def check(spec: Any, name: str) -> str | None:
+        asked.append(name)
+        return "broken"
+
+    planner = Planner(r.catalog, check_secret=check)
+    for _ in range(2):
+        plan = planner.plan(r, fleet, {})
+        assert {p.message for p in plan.gateways.values()} == {"broken"}
+    assert asked == ["auth", "auth"]  # once per plan: a value may change between plans
 
 
 def test_an_incremental_plan_equals_a_full_one(repo: Callable[..., Repo]) -> None:
