@@ -3,9 +3,12 @@
 Thin over :func:`reconciler.engine.cycle.reconcile_once` (the daemon runs the
 same cycle): finishes what an earlier run left (resume), plans against the
 store and the head-end's inventory, rolls out (the engine reads back), and
-prints the plan's totals, its errors and a summary table.  Exit 0 when every
-rolled-out gateway reached Accepted and no gateway's plan is an error, 1
-otherwise.
+prints the plan's totals, its errors and a summary table.  A commit the prune
+guard holds (:mod:`reconciler.plan.guards`: it would reset more than
+``--max-reset-share`` of the managed gateways to firmware defaults, or all of
+them) is not rolled out: apply says why and how to let it through
+(``--allow-reset COMMIT``) and exits 1.  Exit 0 when every rolled-out gateway
+reached Accepted and no gateway's plan is an error, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -23,12 +26,22 @@ from reconciler.drivers.http import HttpDriver
 from reconciler.drivers.settings import HeadendSettings
 from reconciler.engine import cycle
 from reconciler.loading.secrets import SecretResolver
+from reconciler.plan.guards import DEFAULT_MAX_RESET_SHARE
 
 
 async def run_apply(
-    repo_path: Path, headend: str, state_path: Path, console: Console
-) -> cycle.CycleResult:
-    """Load the current commit, open the store and the head-end, and run one cycle."""
+    repo_path: Path,
+    headend: str,
+    state_path: Path,
+    console: Console,
+    *,
+    max_reset_share: float = DEFAULT_MAX_RESET_SHARE,
+    allow_reset: str | None = None,
+) -> tuple[cycle.CycleResult, str | None]:
+    """Load the current commit, open the store and the head-end, and run one cycle.
+
+    Returns the cycle's result and the commit it planned (``None``: not a git repository).
+    """
     source, commit = common.repo_source(repo_path)
     repo = common.load_valid(source, f"commit {commit[:12]}" if commit else str(repo_path))
     try:
@@ -53,9 +66,11 @@ async def run_apply(
                     resolve_secret=SecretResolver(),
                     on_progress=progress,
                     on_planned=planned,
+                    max_reset_share=max_reset_share,
+                    allow_reset=allow_reset,
                 )
                 del repo  # the cycle frees the declarations once planned
-                return await work
+                return await work, commit
     finally:
         store.close()
 
@@ -66,17 +81,56 @@ async def run_apply(
 )
 @common.headend_option
 @common.state_option
-def command(repo: Path, headend: str, state_path: Path) -> None:
+@click.option(
+    "--max-reset-share",
+    envvar="RECONCILER_MAX_RESET_SHARE",
+    type=click.FloatRange(min=0.0, max=1.0),
+    default=DEFAULT_MAX_RESET_SHARE,
+    show_default=True,
+    help="Largest share of the managed gateways one commit may reset to firmware defaults "
+    "(removed profile: lines, deleted entries); a commit resetting more, or all, is held.",
+)
+@click.option(
+    "--allow-reset",
+    envvar="RECONCILER_ALLOW_RESET",
+    metavar="COMMIT",
+    default=None,
+    help="Let exactly this commit (full sha or a prefix of 7+) through the reset limit.",
+)
+def command(
+    repo: Path, headend: str, state_path: Path, max_reset_share: float, allow_reset: str | None
+) -> None:
     """Roll out REPO's current commit (default: the current directory) and wait until it ends."""
     console = Console(highlight=False)
     try:
-        result = asyncio.run(run_apply(repo, headend, state_path, console))
+        result, commit = asyncio.run(
+            run_apply(
+                repo,
+                headend,
+                state_path,
+                console,
+                max_reset_share=max_reset_share,
+                allow_reset=allow_reset or None,
+            )
+        )
     except errors.HeadendError as exc:
         common.fail(
             f"head-end: {exc}; every rollout keeps a durable status, run apply again to resume"
         )
     if result.resumed is not None and result.resumed.groups:
         common.print_outcome(console, result.resumed, "Resumed from an earlier run")
+    if result.held:
+        name = commit or "COMMIT"
+        common.fail(
+            f"commit {name[:12]} held, nothing rolled out: it {result.held}. If that is "
+            f"intended, run again with --allow-reset {name} (or RECONCILER_ALLOW_RESET={name})"
+            + ("" if commit else "; REPO is no git repository: commit it first")
+        )
+    if result.plan.allowed:
+        console.print(
+            f"Resetting {result.plan.resets:,} of {result.plan.managed:,} managed gateways "
+            "to firmware defaults (--allow-reset names this commit)."
+        )
     if result.applied.groups:
         common.print_outcome(console, result.applied, "Rollout")
     else:

@@ -24,7 +24,7 @@ from pathlib import Path
 import click
 
 from reconciler.cli import common, inputs
-from reconciler.engine import digests
+from reconciler.engine import digests, jobs
 from reconciler.errors import InputError, StoreError
 from reconciler.loading.gitsource import GitSource, GitSourceError
 from reconciler.loading.inventories import InventoryError, read_inventory
@@ -124,7 +124,8 @@ def command(
         if stored is not None:  # read-only; a missing file: nothing applied, and none is created
             applied = stored.applied
             digest = digests.key_digest(stored.secret_key, SecretResolver())
-        planner = Planner(desired.catalog, digest=digest)
+        check = jobs.secret_check(SecretResolver())  # values against the catalog, never shown
+        planner = Planner(desired.catalog, digest=digest, check_secret=check)
         if base is not None:
             base_repo = common.load_valid(
                 GitSource(repo, base),

@@ -4,7 +4,9 @@ Parses the flags into :class:`~reconciler.daemon.settings.DaemonSettings` and
 the head-end's settings, sets up logging and serves until SIGTERM or SIGINT
 (``docs/daemon.md``).  Every flag also reads ``RECONCILER_<FLAG>`` (``--headend`` reads
 ``RECONCILER_HEADEND_URL``); the head-end token comes from
-RECONCILER_HEADEND_TOKEN, the retry endpoint's from RECONCILER_ADMIN_TOKEN.
+RECONCILER_HEADEND_TOKEN, the retry endpoint's from RECONCILER_ADMIN_TOKEN, the
+hook's secret from RECONCILER_WEBHOOK_SECRET (or ``--webhook-secret``, which
+other users of the host may see in the process list).
 Exit 0 after SIGTERM or SIGINT, 1 on a configuration error.
 """
 
@@ -18,6 +20,7 @@ import click
 from pydantic import ValidationError
 
 from reconciler.cli import common
+from reconciler.plan.guards import DEFAULT_MAX_RESET_SHARE
 
 
 @click.command("run")
@@ -70,6 +73,38 @@ from reconciler.cli import common
     default="text",
     show_default=True,
 )
+@click.option(
+    "--max-reset-share",
+    envvar="RECONCILER_MAX_RESET_SHARE",
+    type=click.FloatRange(min=0.0, max=1.0),
+    default=DEFAULT_MAX_RESET_SHARE,
+    show_default=True,
+    help="Largest share of the managed gateways one commit may reset to firmware defaults; "
+    "a commit resetting more, or all, is held like an invalid one.",
+)
+@click.option(
+    "--allow-reset",
+    envvar="RECONCILER_ALLOW_RESET",
+    metavar="COMMIT",
+    default=None,
+    help="Let exactly this commit (sha, or a prefix of 7+) through the reset limit.",
+)
+@click.option(
+    "--allowed-hosts",
+    envvar="RECONCILER_ALLOWED_HOSTS",
+    metavar="HOST[,HOST...]",
+    default="",
+    help="Host names the HTTP endpoints answer to besides localhost, 127.0.0.1, ::1 and the "
+    "listen host ('*': any; '.example.com': a domain).",
+)
+@click.option(
+    "--webhook-secret",
+    envvar="RECONCILER_WEBHOOK_SECRET",
+    metavar="SECRET",
+    default=None,
+    help="Secret of POST /hooks/git (GitHub's X-Hub-Signature-256, GitLab's X-Gitlab-Token); "
+    "prefer the variable.",
+)
 def command(
     repo: str,
     branch: str,
@@ -80,6 +115,10 @@ def command(
     poll_interval_s: float,
     readback_interval_s: float,
     log_format: str,
+    max_reset_share: float,
+    allow_reset: str | None,
+    allowed_hosts: str,
+    webhook_secret: str | None,
 ) -> None:
     """Watch a config repository and keep the fleet on its branch head."""
     from reconciler.daemon import logs, running
@@ -96,6 +135,10 @@ def command(
             poll_interval_s=poll_interval_s,
             readback_interval_s=readback_interval_s,
             log_format=log_format,
+            max_reset_share=max_reset_share,
+            allow_reset=allow_reset or None,
+            allowed_hosts=allowed_hosts,
+            webhook_secret=webhook_secret or None,
         )
     except ValidationError as exc:
         common.fail(f"settings: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}")

@@ -19,7 +19,7 @@ from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.settings import DaemonSettings
 from reconciler.daemon.status import StatusBoard
 from reconciler.drivers.base import Driver
-from reconciler.engine import digests
+from reconciler.engine import digests, jobs
 from reconciler.engine.rollouts import Engine, Outcome
 from reconciler.engine.settings import EngineSettings
 from reconciler.model.inventory import InventoryGateway
@@ -77,11 +77,15 @@ class Context:
                 resolve_secret=self.resolve_secret,
                 settings=self.engine_settings,
                 on_transition=self.on_transition,
+                on_lost_jobs=self.metrics.lost_jobs.inc,
+                on_progress=self.on_progress,
             )
         if self.planner is None or self.engine.catalog is not repo.catalog:
             self.engine.catalog = repo.catalog
             self.planner = Planner(
-                repo.catalog, digest=digests.secret_digest(self.store, self.resolve_secret)
+                repo.catalog,
+                digest=digests.secret_digest(self.store, self.resolve_secret),
+                check_secret=jobs.secret_check(self.resolve_secret),
             )
         return self.engine, self.planner
 
@@ -92,6 +96,10 @@ class Context:
         self.board.update(inventory=inventory)
         log.info("inventory: %d gateways known to the head-end", len(inventory))
         return inventory
+
+    def on_progress(self, outcome: Outcome) -> None:
+        """The engine's hook, every poll tick: a stalled rollout shows in ``/readyz`` and the report."""
+        self.board.update(stalled=outcome.stalled)
 
     def on_transition(self, status: Status, count: int) -> None:
         """The engine's hook: count transitions, time the first job of a commit, refresh reports."""

@@ -43,6 +43,12 @@ class Metrics:
             "1 when the newest commit on the branch is valid, 0 when it is held back.",
             registry=r,
         )
+        self.commit_held = Gauge(
+            "reconciler_commit_held",
+            "1 while the newest valid commit is held by the reset limit (nothing of it rolled "
+            "out; --allow-reset COMMIT or a later commit that passes lets the fleet move), else 0.",
+            registry=r,
+        )
         self.applied_commit_timestamp = Gauge(
             "reconciler_applied_commit_timestamp_seconds",
             "Committer time of the last commit whose rollout was planned and carried out.",
@@ -84,6 +90,12 @@ class Metrics:
             ["status"],
             registry=r,
         )
+        self.lost_jobs = Counter(
+            "reconciler_lost_jobs",
+            "Jobs the head-end stopped reporting (beyond the engine's lost_job_grace_s), each "
+            "resubmitted with its idempotency key or, after lost_job_attempts losses, declined.",
+            registry=r,
+        )
         self.git_errors = Counter(
             "reconciler_git_errors",
             "Failures to read, clone or fetch the config repository.",
@@ -97,8 +109,15 @@ class Metrics:
         )
         self.failures = Counter(
             "reconciler_loop_failures",
-            "Reconcile attempts that failed and are retried with backoff, by cause.",
+            "Reconcile attempts that failed and are retried with backoff, by cause "
+            "(git, headend, store, internal).",
             ["cause"],
+            registry=r,
+        )
+        self.report_failures = Counter(
+            "reconciler_report_write_failures",
+            "Report writes that failed (report directory full or unwritable); retried with "
+            "backoff until one succeeds.",
             registry=r,
         )
         self.build_info = Gauge(
@@ -116,6 +135,7 @@ class Metrics:
             self.applied_commit_timestamp.set(status.applied.info.timestamp)
         if status.headend_up is not None:
             self.headend_up.set(1 if status.headend_up else 0)
+        self.commit_held.set(1 if status.held is not None else 0)
         if status.counts is not self._counted:
             self._counted = status.counts
             self.set_gateways(status.counts)

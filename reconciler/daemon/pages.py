@@ -88,6 +88,14 @@ def html(report: Mapping[str, Any]) -> str:
         "<h1>Reconciler report</h1>",
         _summary(report),
     ]
+    held = report.get("held")
+    if held:
+        sha = held["commit"]["sha"]
+        out.append(
+            '<h2 class="bad">Commit held: nothing of it rolled out</h2>'
+            f"<p>{_commit(held['commit'])}: it {escape(held['reason'])}. A later commit that "
+            f"passes, or <code>--allow-reset {escape(sha)}</code>, lets the fleet move.</p>"
+        )
     if report["errors"]:
         out.append('<h2 class="bad">Errors: the newest commit is held back</h2><ul>')
         out += [

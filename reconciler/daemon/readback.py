@@ -43,7 +43,10 @@ class ReadBack:
             mismatched = await engine.read_back()
             if mismatched:
                 log.warning("read-back: %d gateways in Mismatch", len(mismatched))
-                repaired = await engine.repair(context.board.current.policies)
+                try:
+                    repaired = await engine.repair(context.board.current.policies)
+                finally:
+                    context.board.update(stalled="")
                 if repaired.groups:
                     log.info("reapplied to Mismatch members: %s", summary(repaired))
 

@@ -20,9 +20,13 @@ change (the :class:`~reconciler.daemon.watching.Watcher`), on
 4. otherwise, every ``readback_interval_s``, the read-back task
    (:mod:`reconciler.daemon.readback`).
 
-One task at a time; a failing task (head-end down, git unreadable, a bug) is
-retried with exponential backoff.  Statuses are durable, so the next attempt
-resumes them and plans again against the store.
+One task at a time; a failing task (head-end down, git unreadable, the store
+unwritable, a bug) is retried with exponential backoff.  Statuses are durable,
+so the next attempt resumes them and plans again against the store.  Failures
+are counted by cause (:func:`cause_of`); after :data:`FAILING_AFTER` in a row
+the status record's ``failing`` makes ``/readyz`` answer 503 with the cause
+(git and head-end failures do at once, as ``git_error``/``headend_error``),
+until an attempt succeeds.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
@@ -52,6 +57,20 @@ from reconciler.loading.repos import RepoLoader
 from reconciler.store.base import StateStore
 
 log = logging.getLogger("reconciler.daemon")
+
+FAILING_AFTER = 3
+"""Failed attempts in a row (of the loop or of its tasks) after which the daemon is not ready."""
+
+
+def cause_of(exc: BaseException) -> str:
+    """The ``cause`` label of a failure: ``headend``, ``git``, ``store`` or ``internal`` (a bug)."""
+    if isinstance(exc, errors.HeadendError):
+        return "headend"
+    if isinstance(exc, GitError | GitSourceError):
+        return "git"
+    if isinstance(exc, errors.StoreError | sqlite3.Error | OSError):
+        return "store"  # the state store (or the disk under it) cannot be read or written
+    return "internal"
 
 
 class Reconciler:
@@ -127,17 +146,15 @@ class Reconciler:
                 if self.status.git_error:
                     log.info("git: reading the repository works again")
                     self.board.update(git_error="")
-                self.failures["loop"] = 0
+                self._succeeded("loop")
             except GitError as exc:
                 self.metrics.git_errors.inc()
-                self.metrics.failures.labels(cause="git").inc()
-                delay = self._backoff("loop")
+                delay = self._failed("loop", exc)
                 self.board.update(git_error=str(exc))
                 log.warning("git: %s; retrying in %.1f s", exc, delay)
-            except Exception:
+            except Exception as exc:
                 # A bug must not stop the daemon: say so loudly and try again later.
-                self.metrics.failures.labels(cause="internal").inc()
-                delay = self._backoff("loop")
+                delay = self._failed("loop", exc)
                 log.exception("reconcile step failed; retrying in %.1f s", delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), delay)
@@ -151,7 +168,7 @@ class Reconciler:
         status = self.status
         if self.task is not None or status.good is None or self.context.stopping.is_set():
             return
-        if self.rollouts.due(status.good, status.applied):
+        if self.rollouts.due(status.good, status.applied, status.held):
             self._start(self.rollouts.run(status.good))
         elif self.readback.due():
             self._start(self.readback.run())
@@ -200,23 +217,29 @@ class Reconciler:
                 if self.status.headend_error:
                     log.info("head-end: answering again")
                     self.board.update(headend_error="")
-                self.failures["task"] = 0
+                self._succeeded("task")
             except errors.HeadendError as exc:
                 self.board.update(headend_error=str(exc))
-                self.metrics.failures.labels(cause="headend").inc()
-                delay = self._backoff("task")
+                delay = self._failed("task", exc)
                 log.warning("head-end: %s; statuses are durable, retrying in %.1f s", exc, delay)
                 await context.pause(delay)
             except GitError as exc:
                 self.board.update(git_error=str(exc))
                 self.metrics.git_errors.inc()
-                delay = self._backoff("task")
+                delay = self._failed("task", exc)
                 log.warning("git: %s; retrying in %.1f s", exc, delay)
                 await context.pause(delay)
-            except Exception:
-                self.metrics.failures.labels(cause="internal").inc()
-                delay = self._backoff("task")
-                log.exception("rollout failed; statuses are durable, retrying in %.1f s", delay)
+            except Exception as exc:
+                delay = self._failed("task", exc)
+                if cause_of(exc) == "internal":
+                    log.exception("rollout failed; statuses are durable, retrying in %.1f s", delay)
+                else:
+                    log.warning(
+                        "%s: %s; statuses are durable, retrying in %.1f s",
+                        cause_of(exc),
+                        exc,
+                        delay,
+                    )
                 await context.pause(delay)
             finally:
                 self.task = None
@@ -246,6 +269,26 @@ class Reconciler:
                 await asyncio.gather(task, return_exceptions=True)
 
     # --- helpers -----------------------------------------------------------------------------------
+
+    def _failed(self, where: str, exc: BaseException) -> float:
+        """Count a failure of ``where`` by cause; after :data:`FAILING_AFTER` in a row, not ready."""
+        cause = cause_of(exc)
+        self.metrics.failures.labels(cause=cause).inc()
+        delay = self._backoff(where)
+        count = self.failures[where]
+        # git and head-end failures are reasons of their own (git_error, headend_error) at once.
+        if count >= FAILING_AFTER and cause not in ("git", "headend"):
+            message = " ".join(str(exc).split())[:300] or type(exc).__name__
+            self.board.update(
+                failing=f"{cause}: {count} attempts in a row failed, the last with: {message}"
+            )
+        return delay
+
+    def _succeeded(self, where: str) -> None:
+        self.failures[where] = 0
+        if self.status.failing and not any(self.failures.values()):
+            log.info("attempts succeed again")
+            self.board.update(failing="")
 
     def _backoff(self, where: str) -> float:
         self.failures[where] += 1

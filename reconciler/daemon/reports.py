@@ -20,6 +20,10 @@ report.json (schema ``reconciler/daemon/report.schema.json``, version 1)::
       "errors": [{"file", "line", "column", "message"}],   # its problems; empty when valid
       "good_commit": COMMIT | null,   # the newest valid commit (what is being rolled out)
       "applied_commit": COMMIT | null,# the last commit whose rollout was carried out to the end
+      "held": {"commit": COMMIT, "reason": "would reset all 80 managed gateways ...",
+               "resets": 80, "managed": 80} | null,
+                                      # a valid commit the reset limit holds (nothing of it
+                                      # rolled out; good_commit stays the applied one)
       "rollout_running": false,
       "ready": true, "not_ready_reasons": ["head-end: ..."],
       "totals": {"Initial": 0, ..., "Mismatch": 0, "none": 0},
@@ -122,6 +126,7 @@ def build(snapshot: Snapshot) -> dict[str, Any]:
         "errors": errors,
         "good_commit": status.good.info.as_dict() if status.good else None,
         "applied_commit": status.applied.info.as_dict() if status.applied else None,
+        "held": status.held.as_dict() if status.held else None,
         "rollout_running": status.rollout_running,
         "ready": status.ready,
         "not_ready_reasons": status.reasons,
@@ -223,6 +228,16 @@ def markdown(report: Mapping[str, Any]) -> str:
         if report["ready"]
         else "- Ready: no (" + "; ".join(_md(r) for r in report["not_ready_reasons"]) + ")"
     )
+    held = report.get("held")
+    if held:
+        sha = held["commit"]["sha"]
+        out += [
+            "",
+            "## Commit held: nothing of it rolled out",
+            "",
+            f"`{sha[:12]}` {_md(held['commit']['message'])}: it {_md(held['reason'])}. "
+            f"A later commit that passes, or `--allow-reset {sha}`, lets the fleet move.",
+        ]
     if report["errors"]:
         out += ["", "## Errors (commit held back)", ""]
         out += [
@@ -296,11 +311,16 @@ def render(report: Mapping[str, Any]) -> dict[str, str]:
 
 def write(report_dir: Path, report: Mapping[str, Any]) -> dict[str, str]:
     """Write report.json, REPORT.md and report.html, each atomically; returns their texts."""
-    report_dir.mkdir(parents=True, exist_ok=True)
     texts = render(report)
+    write_texts(report_dir, texts)
+    return texts
+
+
+def write_texts(report_dir: Path, texts: Mapping[str, str]) -> None:
+    """Write rendered texts (:func:`render`), each atomically; raises OSError when it cannot."""
+    report_dir.mkdir(parents=True, exist_ok=True)
     for name, text in texts.items():
         _atomic(report_dir / name, text)
-    return texts
 
 
 def _atomic(path: Path, text: str) -> None:

@@ -44,6 +44,7 @@ class Retries:
             except NothingToRetry:
                 return None
             finally:
+                context.board.update(stalled="")
                 context.on_change()
             log.info("retry of %s: %s", profile, summary(outcome))
             return outcome

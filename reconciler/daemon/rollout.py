@@ -11,6 +11,14 @@ time or whose inventory changed (:meth:`Rollouts.plan_again`).  The inventory
 is read at start and again when a commit declares a gateway it lacks.  When
 the rollout ends the commit is the applied one, and old status transitions
 are pruned.
+
+A commit the prune guard holds (it would reset more than ``max_reset_share``
+of the managed gateways, or all of them; :mod:`reconciler.plan.guards`) is
+treated like an invalid one: nothing of it is rolled out, the applied commit
+stays (it is again the newest good one), and ``held`` on the status record
+says why until a later commit passes or ``allow_reset`` names it.  Reset
+gateways roll out under the policy of the profile they left; a profile
+deleted by the same commit keeps the policy of the applied commit.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import time
 from collections.abc import Iterable
 
 from reconciler.daemon.context import Context, summary
-from reconciler.daemon.status import Loaded
+from reconciler.daemon.status import Held, Loaded
 from reconciler.engine import cycle
 from reconciler.engine.rollouts import Outcome
 from reconciler.model.state import Status
@@ -48,11 +56,19 @@ class Rollouts:
         self.pending_at = 0.0
         """Not before this (monotonic): gateways stuck in an active job must not make a busy loop."""
 
-    def due(self, good: Loaded, applied: Loaded | None) -> bool:
-        """A new valid commit, deferred gateways due again, or nothing resumed yet."""
+    def due(self, good: Loaded, applied: Loaded | None, held: Held | None = None) -> bool:
+        """A new valid commit, deferred gateways due again, or nothing resumed yet.
+
+        Not the commit the prune guard holds (it waits for a later commit or a restart
+        with ``allow_reset``).
+        """
+        if not self.resumed:
+            return True
+        if held is not None and held.info.sha == good.info.sha:
+            return False
         applied_sha = applied.info.sha if applied else None
         pending = bool(self.pending) and time.monotonic() >= self.pending_at
-        return good.info.sha != applied_sha or pending or not self.resumed
+        return good.info.sha != applied_sha or pending
 
     def plan_again(self, gateway_ids: Iterable[str]) -> None:
         """Plan these gateways with the next rollout."""
@@ -78,10 +94,25 @@ class Rollouts:
                 None if previous is None else affected_gateways(previous, repo) | self.pending
             )
 
+            # Reset gateways roll out under the profile they left: one this commit deletes
+            # keeps the applied commit's policy.
+            policies = {
+                **(cycle.policies_of(status.applied.repo) if status.applied else {}),
+                **cycle.policies_of(repo),
+            }
+
             def planned(plan: cycle.PlanSummary) -> None:
                 for gateway_id, message in plan.errors[:LOGGED_ERRORS]:
                     log.warning("gateway %s: %s", gateway_id, message)
-                if plan.actionable:
+                if plan.allowed:
+                    log.warning(
+                        "commit %s resets %d of %d managed gateways to firmware defaults: "
+                        "allowed by allow_reset",
+                        sha[:12],
+                        plan.resets,
+                        plan.managed,
+                    )
+                if plan.actionable and not plan.held:
                     deferred = len(plan.deferred)
                     log.info(
                         "commit %s: rolling out to %d gateways (%d planned in %.0f ms%s)",
@@ -103,13 +134,15 @@ class Rollouts:
                         repo=repo,
                         store=context.store,
                         commit=sha,
-                        policies=status.policies,
+                        policies=policies,
                         read_inventory=context.read_inventory,
                         inventory=status.inventory,
                         affected=affected,
                         resume=not self.resumed,
                         on_resumed=_log_resumed,
                         on_planned=planned,
+                        max_reset_share=context.settings.max_reset_share,
+                        allow_reset=context.settings.allow_reset,
                     )
                 except BaseException:
                     # Jobs this attempt left active are only polled by a resume: do one first
@@ -117,13 +150,16 @@ class Rollouts:
                     self.resumed = False
                     raise
                 self.resumed = True
+                if result.held:
+                    self._hold(target, result.plan)
+                    return
                 if context.stopping.is_set():
                     return
                 # Deferred gateways (in an active rollout) are planned again a little later.
                 self.pending = set(result.plan.deferred)
                 self.pending_at = time.monotonic() + PENDING_DELAY_S
                 outcome = result.applied
-                context.board.update(applied=target, last_rollout=_ended(outcome))
+                context.board.update(applied=target, last_rollout=_ended(outcome), held=None)
                 context.metrics.reconcile_duration.observe(time.perf_counter() - noticed)
                 if outcome.groups:
                     log.info("commit %s rolled out: %s", sha[:12], summary(outcome))
@@ -135,8 +171,20 @@ class Rollouts:
                 else:
                     log.info("commit %s: nothing to roll out", sha[:12])
             finally:
-                context.board.update(rollout_running=False)
+                context.board.update(rollout_running=False, stalled="")
                 context.first_job_seen = True
+
+    def _hold(self, target: Loaded, plan: cycle.PlanSummary) -> None:
+        """Nothing of ``target`` rolled out: the applied commit stays the newest good one."""
+        board = self.context.board
+        held = Held(target.info, plan.held, plan.resets, plan.managed)
+        now = board.current
+        if now.good is target and now.applied is not None:
+            # Like an invalid commit: the last good one stays (the report shows what is applied).
+            board.update(held=held, good=now.applied)
+        else:
+            board.update(held=held)
+        log.error("%s (%s)", held.line, plan.totals)
 
 
 def _log_resumed(outcome: Outcome) -> None:

@@ -8,7 +8,12 @@ change of state (at most about once a second).  A report write counts the
 members once (:class:`~reconciler.daemon.status.Census`, in a worker thread
 with its own store connection), builds the report from those counts and puts
 them on the status record, from which the gauges are set: the report and
-``reconciler_gateways`` always show the same numbers.
+``reconciler_gateways`` always show the same numbers.  The counts go on the
+record before the files are written, so the gauges follow even when writing
+fails; a failed write (report directory full or gone) leaves the report
+dirty and is retried with backoff until one succeeds, with no new change
+needed, and meanwhile ``/api/v1/status``, ``/api/v1/members`` and ``/`` serve
+the texts that could not be written (kept in memory only until then).
 
 Stopping (SIGTERM, SIGINT, or leaving the ``async with``): no new job is
 started (``engine.stopping``), active jobs get ``stop_timeout_s`` to end and are
@@ -86,6 +91,8 @@ class Daemon:
         self._last_write = 0.0
         self._last_duration = 0.0
         self._reader: StateStore | None = None
+        self._unwritten: dict[str, str] | None = None
+        """The texts of the newest report while writing them fails; ``None`` once written."""
 
     # --- endpoints' backend ------------------------------------------------------------------------
 
@@ -104,6 +111,9 @@ class Daemon:
 
     def report(self) -> Mapping[str, Any]:
         """The last written report.json, or one built now if none was written yet."""
+        if self._unwritten is not None:
+            unwritten: Mapping[str, Any] = json.loads(self._unwritten["report.json"])
+            return unwritten
         path = self.settings.report_dir / "report.json"
         if self._written and path.exists():
             loaded: Mapping[str, Any] = json.loads(path.read_text(encoding="utf-8"))
@@ -120,6 +130,8 @@ class Daemon:
         Not kept in memory: at 100,000 gateways the report and its three texts held
         ~0.5 GB between renders; the files are written atomically, so reading them is safe.
         """
+        if self._unwritten is not None:
+            return self._unwritten[name]
         path = self.settings.report_dir / name
         if self._written and path.exists():
             return path.read_text(encoding="utf-8")
@@ -161,6 +173,15 @@ class Daemon:
             self.headend.base_url,
             self.url,
         )
+        if self.settings.exposed and self.settings.webhook_secret is None:
+            log.warning(
+                "listening on %s beyond loopback without a webhook secret: anyone who reaches "
+                "the port can make the daemon fetch at once (POST /hooks/git); set "
+                "RECONCILER_WEBHOOK_SECRET",
+                self.settings.listen,
+            )
+        if "*" in self.settings.hosts:
+            log.warning("allowed hosts: '*': the Host check against DNS rebinding is off")
         self._tasks += [
             asyncio.create_task(self.reconciler.run(), name="loop"),
             asyncio.create_task(self.watcher.watch(self._stop), name="watch"),
@@ -197,6 +218,7 @@ class Daemon:
         self.reconciler.on_response(endpoint, code, seconds)
 
     async def _reports(self) -> None:
+        failures = 0
         while True:
             await self._dirty.wait()
             # At most one write per report_interval_s, and at most a fifth of the time
@@ -208,8 +230,32 @@ class Daemon:
             self._dirty.clear()
             try:
                 await self._write_report()
-            except Exception:
-                log.exception("writing the report failed; trying again on the next change")
+            except Exception as exc:
+                # Still dirty: retried with backoff until a write succeeds, change or not.
+                failures += 1
+                self.metrics.report_failures.inc()
+                self._dirty.set()
+                delay = min(
+                    self.settings.retry_backoff_max_s,
+                    self.settings.retry_backoff_s * 2 ** (failures - 1),
+                )
+                if failures == 1:
+                    log.error(
+                        "writing the report to %s failed: %s; retrying in %.1f s",
+                        self.settings.report_dir,
+                        exc,
+                        delay,
+                        exc_info=not isinstance(exc, OSError),
+                    )
+                else:
+                    log.warning(
+                        "writing the report failed again (%s); retrying in %.1f s", exc, delay
+                    )
+                await asyncio.sleep(delay)
+                continue
+            if failures:
+                log.info("report written again after %d failed attempts", failures)
+                failures = 0
 
     async def refresh(self) -> DaemonStatus:
         """Write the report now (not waiting for the throttle); the status with its new counts."""
@@ -230,21 +276,34 @@ class Daemon:
                 self._changes = (good.info.sha, found)
             except Exception as exc:
                 log.warning("git log of profiles.d failed: %s", exc)
-        census = await asyncio.to_thread(self._render, self.status)
-        # The counts the report shows are the status's counts (and so the metrics').
+        census, unwritten, error = await asyncio.to_thread(self._render, self.status)
+        # The counts the report shows are the status's counts (and so the metrics'), also
+        # when the files could not be written.
         self.reconciler.board.update(totals=census.totals, counts=census.counts)
-        self._written = True
+        self._unwritten = unwritten
         self._last_duration = time.monotonic() - started
+        if error is not None:
+            raise error
+        self._written = True
 
-    def _render(self, status: DaemonStatus) -> Census:
-        """In a worker thread: read the states through a connection of its own, count, build, write."""
+    def _render(
+        self, status: DaemonStatus
+    ) -> tuple[Census, dict[str, str] | None, Exception | None]:
+        """In a worker thread: read the states through a connection of its own, count, build, write.
+
+        Returns the counts, and the texts with the error when writing them failed.
+        """
         if self._reader is None:
             self._reader = open_store(self.settings.state, read_only=True)
         states = self._reader.applied()
         census = Census.take(status, states)
         report = reports.build(self._snapshot(status, census, states, self._reader.rollouts()))
-        reports.write(self.settings.report_dir, report)
-        return census
+        texts = reports.render(report)
+        try:
+            reports.write_texts(self.settings.report_dir, texts)
+        except Exception as exc:
+            return census, texts, exc
+        return census, None, None
 
     def _snapshot(
         self,

@@ -8,11 +8,17 @@ Built by ``reconciler run`` from its flags (each flag also reads
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from reconciler.plan.guards import DEFAULT_MAX_RESET_SHARE
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+"""Host names every daemon answers to (besides its listen host and ``allowed_hosts``)."""
 
 
 class DaemonSettings(BaseSettings):
@@ -85,12 +91,79 @@ class DaemonSettings(BaseSettings):
         description="Bearer token for POST /api/v1/profiles/NAME/retry. Unset: the endpoint "
         "refuses every call (403).",
     )
+    max_reset_share: float = Field(
+        DEFAULT_MAX_RESET_SHARE,
+        ge=0,
+        le=1,
+        description="Largest share of the managed gateways one commit may reset to firmware "
+        "defaults (removed profile: lines, deleted gateways.d entries). A commit resetting "
+        "more, or every managed gateway, is held like an invalid one until a later commit "
+        "passes or allow_reset names it.",
+    )
+    allow_reset: str | None = Field(
+        None,
+        description="A commit (full sha or a prefix of 7+) let through the reset limit, e.g. "
+        "a deliberate decommissioning; only that commit.",
+    )
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Host names (comma-separated in the environment) the HTTP endpoints "
+        "answer to besides localhost, 127.0.0.1, ::1 and the listen host: a request naming "
+        "another Host is refused (403), which stops DNS rebinding. '*' allows any host; "
+        "'.example.com' a domain and its subdomains. /metrics, /healthz and /readyz also "
+        "answer to IP-address hosts (Prometheus and kubelet use the pod IP).",
+    )
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description="Shared secret of POST /hooks/git: GitHub's X-Hub-Signature-256 "
+        "(HMAC-SHA256 of the body) or GitLab's X-Gitlab-Token must match. Unset: the hook "
+        "is open (it only makes the daemon fetch sooner).",
+    )
 
     @field_validator("listen")
     @classmethod
     def _host_port(cls, value: str) -> str:
         host_and_port(value)
         return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            return tuple(h for h in (str(x).strip().lower() for x in value) if h)
+        return value
+
+    @field_validator("allow_reset")
+    @classmethod
+    def _commit(cls, value: str | None) -> str | None:
+        value = (value or "").strip().lower()
+        if not value:
+            return None
+        if len(value) < 7 or any(c not in "0123456789abcdef" for c in value):
+            raise ValueError("expected a commit sha (or a prefix of at least 7 hex digits)")
+        return value
+
+    @property
+    def hosts(self) -> frozenset[str]:
+        """Every host name the endpoints answer to (lower case, IPv6 without brackets)."""
+        listen_host, _ = host_and_port(self.listen)
+        names = {*LOOPBACK_HOSTS, *(h.strip("[]") for h in self.allowed_hosts)}
+        if not _unspecified(listen_host):
+            names.add(listen_host.lower())
+        return frozenset(names)
+
+    @property
+    def exposed(self) -> bool:
+        """The endpoints listen beyond loopback (another host can reach them)."""
+        host, _ = host_and_port(self.listen)
+        if host == "localhost":
+            return False
+        try:
+            return not ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return True
 
     @property
     def is_remote(self) -> bool:
@@ -104,3 +177,10 @@ def host_and_port(value: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or int(port) > 65535:
         raise ValueError(f"expected HOST:PORT, got '{value}'")
     return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _unspecified(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False

@@ -38,6 +38,34 @@ class Loaded:
 
 
 @dataclass(frozen=True, slots=True)
+class Held:
+    """A valid commit the prune guard holds (:mod:`reconciler.plan.guards`): nothing of it rolled out."""
+
+    info: CommitInfo
+    reason: str
+    """``would reset 80 of 80 managed gateways ...``."""
+    resets: int
+    managed: int
+
+    def as_dict(self) -> dict[str, object]:
+        """``report.json``'s ``held`` and ``/readyz``'s."""
+        return {
+            "commit": self.info.as_dict(),
+            "reason": self.reason,
+            "resets": self.resets,
+            "managed": self.managed,
+        }
+
+    @property
+    def line(self) -> str:
+        """One line for people: what is held, why, and how to let it through."""
+        return (
+            f"commit {self.info.sha[:12]} held, nothing rolled out: it {self.reason}; "
+            f"a later commit that passes, or --allow-reset {self.info.sha}, lets the fleet move"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class DaemonStatus:
     """Everything the daemon knows that others show: commits, work, errors, readiness, counts."""
 
@@ -61,6 +89,13 @@ class DaemonStatus:
     """``endpoint code`` of the last head-end answer when it failed (5xx, no answer), else empty."""
     headend_up: bool | None = None
     """Whether the last head-end request got a non-5xx answer (``None``: no request yet)."""
+    held: Held | None = None
+    """The newest valid commit, when the prune guard holds it (an operator decision, not a failure)."""
+    failing: str = ""
+    """``cause: ...`` while the loop or its tasks failed several times in a row; empty otherwise."""
+    stalled: str = ""
+    """Why the rollout in progress does not move (the head-end keeps losing its jobs, or no job
+    changed status for ``stall_after_s``); empty while it moves or none runs."""
     last_rollout: Mapping[str, int] = field(default_factory=dict)
     """Statuses the gateways of the last finished rollout ended in (``Accepted: 11``)."""
     totals: Mapping[str, int] = field(default_factory=dict)
@@ -80,11 +115,19 @@ class DaemonStatus:
             reasons.append(f"head-end: {self.headend_error}")
         elif self.failed_request:
             reasons.append(f"head-end: last request failed ({self.failed_request})")
+        if self.failing:
+            reasons.append(self.failing)
+        if self.stalled:
+            reasons.append(f"rollout stalled: {self.stalled}")
         return reasons
 
     @property
     def ready(self) -> bool:
-        """A commit is loaded, and git and the head-end answer."""
+        """A commit is loaded, git and the head-end answer, and attempts do not keep failing.
+
+        A held commit does not make the daemon unready: like an invalid commit it is
+        the repository's content, waiting for an operator (``held`` says so).
+        """
         return not self.reasons
 
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -68,7 +69,11 @@ def simulator(config_repo: Path) -> Iterator[SimulatorHandle]:
 
 
 def apply(
-    config_repo: Path, handle: SimulatorHandle, state: Path, env: dict[str, str]
+    config_repo: Path,
+    handle: SimulatorHandle,
+    state: Path,
+    env: dict[str, str],
+    *extra: str,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
@@ -81,6 +86,7 @@ def apply(
             handle.url,
             "--state",
             str(state),
+            *extra,
         ],
         env=env,
         capture_output=True,
@@ -140,7 +146,72 @@ def test_retry_is_refused_when_no_member_is_declined_or_mismatched(
         check=False,
     )
     assert result.returncode == 1
-    assert "no Declined or Mismatch member (nor one an aborted rollout left waiting); nothing to retry" in result.stderr
+    assert (
+        "no Declined or Mismatch member (nor one an aborted rollout left waiting); nothing to retry"
+        in result.stderr
+    )
+
+
+def test_apply_holds_a_commit_resetting_the_fleet_until_allow_reset_names_it(
+    config_repo: Path, simulator: SimulatorHandle, tmp_path: Path, environment: dict[str, str]
+) -> None:
+    state = tmp_path / "state.db"
+    assert apply(config_repo, simulator, state, environment).returncode == 0
+    with SQLiteStore(state) as store:
+        before = store.applied()
+    resets = sum(1 for s in before.values() if s.profile is not None)
+    for path in sorted((config_repo / "gateways.d").rglob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        path.write_text(re.sub(r"^\s*profile:.*\n", "", text, flags=re.M), encoding="utf-8")
+    for args in (
+        ["add", "-A"],
+        ["-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "x"],
+    ):
+        subprocess.run(["git", *args], cwd=config_repo, check=True, capture_output=True)
+    sha = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=config_repo, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    jobs = simulator.counters()["jobs_created"]
+
+    held = apply(config_repo, simulator, state, environment)
+    assert held.returncode == 1
+    assert f"would reset {resets} of {len(before)} managed gateways" in held.stderr
+    assert f"--allow-reset {sha}" in held.stderr and "Traceback" not in held.stderr
+    assert simulator.counters()["jobs_created"] == jobs, "a held commit reached the head-end"
+
+    other = apply(config_repo, simulator, state, environment, "--allow-reset", "0123456789abc")
+    assert other.returncode == 1, "--allow-reset lets only the commit it names through"
+    allowed = apply(
+        config_repo, simulator, state, {**environment, "RECONCILER_ALLOW_RESET": sha[:10]}
+    )
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    assert simulator.counters()["jobs_created"] - jobs == resets
+    with SQLiteStore(state) as store:
+        assert all(s.profile is None for s in store.applied().values())
+
+
+def test_apply_lets_a_small_reset_through_and_max_reset_share_tightens_the_limit(
+    config_repo: Path, simulator: SimulatorHandle, tmp_path: Path, environment: dict[str, str]
+) -> None:
+    state = tmp_path / "state.db"
+    assert apply(config_repo, simulator, state, environment).returncode == 0
+    with SQLiteStore(state) as store:
+        one = next(s.gateway_id for s in store.applied().values() if s.profile is not None)
+    path = next(p for p in (config_repo / "gateways.d").rglob("*.yaml") if one in p.read_text())
+    text = path.read_text(encoding="utf-8")
+    entry = re.compile(rf"(- id: {one}\n(?:\s+[a-z_]+:.*\n)*?)\s*profile:.*\n")
+    path.write_text(entry.sub(r"\1", text, count=1), encoding="utf-8")
+    for args in (
+        ["add", "-A"],
+        ["-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "x"],
+    ):
+        subprocess.run(["git", *args], cwd=config_repo, check=True, capture_output=True)
+    strict = apply(config_repo, simulator, state, environment, "--max-reset-share", "0")
+    assert strict.returncode == 1 and "would reset 1 of" in strict.stderr
+    assert apply(config_repo, simulator, state, environment).returncode == 0
+    with SQLiteStore(state) as store:
+        after = store.get(one)
+    assert after is None or after.profile is None
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

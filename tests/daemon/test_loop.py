@@ -416,7 +416,7 @@ def test_retry_upload_needs_the_admin_token_and_something_to_retry(
     assert http(daemon.url + "/api/v1/profiles/nope/retry", method="POST", headers=auth)[0] == 404
 
     member = next(g for g in daemon.report()["gateways"] if g["profile"] == "workplace")
-    simulator.drift(member["id"], {"HeartbeatInterval": 77})
+    simulator.drift(member["id"], {"ConnectionTimeOut": 181})  # a key workplace sets
     wait_for(
         lambda: any(
             g["id"] == member["id"] and g["status"] == "Mismatch"

@@ -73,3 +73,14 @@ def test_the_gauges_are_the_records_counts() -> None:
     assert registry.get_sample_value("reconciler_applied_commit_timestamp_seconds") == 1.7e9
     assert census.totals[Status.DECLINED.value] == 1
     assert sum(census.totals.values()) == len(census.rows) == len(commit.repo.gateways)
+
+
+def test_a_stalled_rollout_makes_the_daemon_unready_until_it_moves_again() -> None:
+    board = StatusBoard()
+    board.update(head=loaded())
+    assert board.current.ready
+    board.update(stalled="the head-end keeps losing jobs")
+    assert not board.current.ready
+    assert board.current.reasons == ["rollout stalled: the head-end keeps losing jobs"]
+    board.update(stalled="")
+    assert board.current.ready
