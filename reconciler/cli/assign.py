@@ -36,11 +36,6 @@ def select(
     if inventory_path is not None and headend_url is not None:
         raise click.UsageError("--inventory and --headend are alternatives: give one")
     try:
-        parsed = search.parse(query)
-    except search.QueryError as exc:
-        click.echo(members.query_error(exc), err=True)
-        sys.exit(2)
-    try:
         fleet = inputs.gather(
             repo,
             state_path=state_path,
@@ -51,6 +46,7 @@ def select(
     except inputs.InputError as exc:
         click.echo(f"reconciler: {exc}", err=True)
         sys.exit(2)
+    parsed = members.parse_query(query, fleet.repo)
     for note in fleet.notes:
         click.echo(f"note: {note}", err=True)
     return fleet.repo, search.select(parsed, fleet.members)

@@ -35,6 +35,7 @@ report.json's gateways.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -46,8 +47,9 @@ from rich.text import Text
 
 from reconciler.members.counts import STATUS_KEYS, ProfileCounts
 from reconciler.members.listing import NO_PROFILE, Listing, grouped, listing_json
-from reconciler.members.query import QueryError
+from reconciler.members.query import Query, QueryError, parse
 from reconciler.members.rows import NO_STATUS, Member, utc_text, value_text
+from reconciler.model.repos import Repo
 
 EMPTY = "-"
 STATUS_STYLES = {
@@ -221,6 +223,16 @@ def echo(v: Listing, *, notes: Sequence[str] = (), output_format: str, wide: boo
         click.echo(text(v, wide=wide), nl=False)
     for note in [*notes, *v.notes]:
         click.echo(f"note: {note}", err=True)
+
+
+def parse_query(text: str, repo: Repo) -> Query:
+    """``text`` parsed against ``repo``'s catalog (``type:`` takes any of its types, ``catalog.d``
+    included); a malformed query is printed with :func:`query_error` and exits 2."""
+    try:
+        return parse(text, types=repo.catalog.types)
+    except QueryError as exc:
+        click.echo(query_error(exc), err=True)
+        sys.exit(2)
 
 
 def query_error(exc: QueryError) -> str:

@@ -20,7 +20,6 @@ import click
 
 from reconciler.cli import inputs, members
 from reconciler.members.listing import listing
-from reconciler.members.query import QueryError, parse
 
 
 class _SearchCommand(click.Command):
@@ -65,16 +64,12 @@ def command(
       firmware:<2.0.0 -profile:canary
       label:site=dortmund-hbf  profile:none  owner:"Parkhaus GmbH"
     Fields: id type firmware profile status provider address owner station
-    port label subsetting.  A leading '-' negates a term; a query that
+    port label subsetting.  type: takes any type of the repository's catalog
+    (shipped and catalog.d).  A leading '-' negates a term; a query that
     starts with one follows '--':  reconciler search -- -status:accepted
 
     Exit 0 when something matches, 1 when nothing does, 2 on errors.
     """
-    try:
-        parsed = parse(query)
-    except QueryError as exc:
-        click.echo(members.query_error(exc), err=True)
-        sys.exit(2)
     if not repo.is_dir():
         raise click.UsageError(f"{repo}: not a directory")
     if inventory_path is not None and headend_url is not None:
@@ -86,6 +81,7 @@ def command(
     except inputs.InputError as exc:
         click.echo(f"reconciler: {exc}", err=True)
         sys.exit(2)
+    parsed = members.parse_query(query, fleet.repo)
     v = listing(fleet.members, query=parsed, profiles=fleet.repo.profiles)
     members.echo(v, notes=fleet.notes, output_format=output_format, wide=wide)
     sys.exit(0 if v.rows else 1)

@@ -21,7 +21,6 @@ import click
 from reconciler.cli import inputs, members
 from reconciler.errors import UnknownProfileError
 from reconciler.members.listing import listing
-from reconciler.members.query import QueryError, parse
 
 
 @click.command("status")
@@ -58,17 +57,13 @@ def command(
     if inventory_path is not None and headend_url is not None:
         raise click.UsageError("--inventory and --headend are alternatives: give one")
     try:
-        parsed = parse(query) if query is not None else None
-    except QueryError as exc:
-        click.echo(members.query_error(exc), err=True)
-        sys.exit(2)
-    try:
         fleet = inputs.gather(
             repo, state_path=state_path, inventory_path=inventory_path, headend_url=headend_url
         )
     except inputs.InputError as exc:
         click.echo(f"reconciler: {exc}", err=True)
         sys.exit(1)
+    parsed = members.parse_query(query, fleet.repo) if query is not None else None
     try:
         v = listing(fleet.members, query=parsed, profile=profile, profiles=fleet.repo.profiles)
     except UnknownProfileError as exc:

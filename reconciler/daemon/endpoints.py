@@ -95,7 +95,9 @@ def app(backend: Backend) -> web.Application:
 
     @routes.get("/api/v1/members")
     async def members(request: web.Request) -> web.Response:
-        status, body = reports.members_answer(backend.report(), request.query)
+        good = backend.status.good
+        types = good.repo.catalog.type_names if good is not None else None
+        status, body = reports.members_answer(backend.report(), request.query, types=types)
         return web.json_response(body, status=status)
 
     @routes.get("/")

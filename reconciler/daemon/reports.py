@@ -62,7 +62,7 @@ import json
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,7 +74,7 @@ from reconciler.daemon.status import Census, DaemonStatus
 from reconciler.errors import UnknownProfileError
 from reconciler.members.counts import STATUS_KEYS
 from reconciler.members.listing import listing, page_json, page_numbers
-from reconciler.members.query import QueryError, parse
+from reconciler.members.query import QueryError, parse, shipped_types
 from reconciler.members.retrying import retryable_profiles
 from reconciler.members.rows import member_from_json, member_json, value_text
 from reconciler.model.repos import Repo
@@ -175,7 +175,10 @@ def _iso(at: float) -> str:
 
 
 def members_answer(
-    report: Mapping[str, Any], params: Mapping[str, str]
+    report: Mapping[str, Any],
+    params: Mapping[str, str],
+    *,
+    types: Collection[str] | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """``GET /api/v1/members?q=QUERY&profile=P&page=N&per_page=M``: (HTTP status, JSON body).
 
@@ -184,10 +187,16 @@ def members_answer(
     ``total``, ``matched``, ``statuses``, ``profiles``, ``members``, ``notes``,
     ``page``, ``per_page``), or 400 with ``{"error"}`` naming what was expected
     (for a bad query also ``query`` and ``position``, 0-based).
+
+    ``type:`` takes ``types`` (the catalog of the commit, ``repo.catalog.types``);
+    by default the shipped catalog's types and every type the report's gateways have,
+    so a ``catalog.d`` type with declared gateways is found without being passed.
     """
+    if types is None:
+        types = {*shipped_types(), *(g["type"] for g in report["gateways"])}
     try:
         page, per_page = page_numbers(params.get("page"), params.get("per_page"))
-        query = parse(params.get("q", ""))
+        query = parse(params.get("q", ""), types=types)
         found = listing(
             [member_from_json(g) for g in report["gateways"]],
             query=query,

@@ -53,12 +53,12 @@ def differences(
     """Managed keys whose live value differs: ``{key: live value}`` (``"(missing)"`` if absent)."""
     drift: dict[str, Any] = {}
     for key, expected in accepted.items():
-        if is_secret(expected):
-            continue  # write-only on the head-end; compared at the next rollout by keyed hash
+        spec = syntax.get(key)
+        if is_secret(expected) or (spec is not None and not spec.readable):
+            continue  # write-only: never read back; secrets compare at the next rollout by keyed hash
         if key not in live:
             drift[key] = MISSING
             continue
-        spec = syntax.get(key)
         value = as_type(spec, live[key])
         wanted = as_type(spec, expected)
         if type(value) is bool or type(wanted) is bool:
@@ -90,7 +90,12 @@ def compare(
         if config is None:
             continue
         version = parse_version(config.firmware)
-        syntax = catalog.for_gateway(state.type, version) if version else {}
+        types = catalog.types.get(state.type)
+        if types is None:
+            syntax: Mapping[str, ParameterSpec] = {}
+        else:
+            # Firmware that is no version has the keys without a firmware range only.
+            syntax = types.for_firmware(version) if version else types.unrestricted()
         drift = differences(state.accepted, config.parameters, syntax)
         if drift:
             mismatched.append(state.gateway_id)

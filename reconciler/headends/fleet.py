@@ -20,22 +20,63 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
-from reconciler.model.catalogs import Catalog, ParameterSpec, check_text, check_value
+from reconciler.model.catalogs import (
+    Catalog,
+    ParameterSpec,
+    TypeCatalog,
+    check_text,
+    check_value,
+    parse_version,
+)
 
-GATEWAY_TYPES = ("LSX", "LSG", "ACCU")
+LEADING_TYPES = ("LSX", "LSG", "ACCU")
+"""The first types of a synthetic fleet, in this order (``LSX-000000``, ``LSG-000001``, ...);
+every other type of the catalog follows them, sorted."""
 
 FIRMWARE_RELEASES: dict[str, tuple[str, ...]] = {
-    # Spread over the ranges the catalogs know (docs/reference/catalog.md), boundaries included.
+    # Hand-picked releases of the LG2WAN types, spread over the ranges their catalogs know
+    # (docs/reference/catalog.md), boundaries included.  Any other type: firmware_releases().
     "LSX": ("1.1.0", "1.2.0", "1.4.2", "2.0.0", "2.1.3", "3.0.0", "3.0.1"),
     "LSG": ("3.1.0", "3.2.0", "3.2.4", "4.0.0", "4.1.0", "4.1.3"),
     "ACCU": ("1.0.0", "1.1.0", "1.4.0", "2.0.0"),
 }
+UNRANGED_RELEASES = ("1.8.2", "2.4.0", "3.1.1")
+"""Releases of a type whose keys know no firmware range (the OCPP chargers): vendor versions."""
 PROVIDERS = ("Stadtwerke Rheinland", "ChargeNet", "Voltaro Mobility", "RuhrStrom", "EnBW Kommunal")
 OWNERS = ("stadtwerke-rheinland", "city-of-essen", "parkhaus-gmbh", "retail-park-ag", "depot-ops")
 STREETS = ("Hauptstrasse", "Bahnhofplatz", "Am Markt", "Rheinallee", "Industriestrasse")
 CITIES = (("44137", "Dortmund"), ("40210", "Duesseldorf"), ("45127", "Essen"), ("50667", "Koeln"))
+
+
+def fleet_types(catalog: Catalog) -> tuple[str, ...]:
+    """Every type of ``catalog``, in the order a synthetic fleet takes them: LSX, LSG, ACCU, then the rest sorted."""
+    leading = [t for t in LEADING_TYPES if t in catalog.types]
+    return (*leading, *sorted(t for t in catalog.types if t not in LEADING_TYPES))
+
+
+def firmware_releases(types: TypeCatalog) -> tuple[str, ...]:
+    """Plausible releases of one type, from the firmware ranges of its catalog.
+
+    The LG2WAN types: :data:`FIRMWARE_RELEASES`.  Another type: every version a
+    range of its keys names, and the next patch release of each (so both sides of
+    every boundary are served); a type without ranges: :data:`UNRANGED_RELEASES`.
+    """
+    known = FIRMWARE_RELEASES.get(types.gateway_type)
+    if known is not None:
+        return known
+    bounds: set[Version] = set()
+    for spec in types.specs.values():
+        for clause in spec.specifier:
+            try:
+                bounds.add(Version(clause.version))
+            except InvalidVersion:  # a wildcard such as ==2.*
+                continue
+    if not bounds:
+        return UNRANGED_RELEASES
+    releases = {str(b) for b in bounds} | {f"{b.major}.{b.minor}.{b.micro + 1}" for b in bounds}
+    return tuple(sorted(releases, key=Version))
 
 
 def gateway_id(gateway_type: str, number: int) -> str:
@@ -237,11 +278,28 @@ class Syntaxes:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self._cache: dict[tuple[str, str], Syntax] = {}
+        self._releases: dict[str, tuple[str, ...]] = {}
+
+    def releases(self, gateway_type: str) -> tuple[str, ...]:
+        """:func:`firmware_releases` of a type of this catalog, computed once."""
+        found = self._releases.get(gateway_type)
+        if found is None:
+            found = self._releases[gateway_type] = firmware_releases(
+                self.catalog.types[gateway_type]
+            )
+        return found
 
     def get(self, gateway_type: str, firmware: str) -> Syntax:
         found = self._cache.get((gateway_type, firmware))
         if found is None:
-            specs = self.catalog.for_gateway(gateway_type, Version(firmware))
+            version = parse_version(firmware)
+            types = self.catalog.types[gateway_type]
+            # A firmware that is not a version (``V2.12-rc3b``) knows only the unrestricted keys.
+            specs = (
+                types.for_firmware(version)
+                if version is not None
+                else {k: s for k, s in types.specs.items() if not s.firmware}
+            )
             defaults = {k: s.default for k, s in specs.items() if s.type != "secret"}
             found = self._cache[(gateway_type, firmware)] = Syntax(specs, defaults)
         return found
@@ -251,7 +309,7 @@ def make_gateway(
     syntaxes: Syntaxes, ident: str, gateway_type: str, number: int, rng: random.Random
 ) -> SimGateway:
     """A gateway with plausible inventory facts, running a random release of its type."""
-    firmware = rng.choice(FIRMWARE_RELEASES[gateway_type])
+    firmware = rng.choice(syntaxes.releases(gateway_type))
     postcode, city = rng.choice(CITIES)
     stations = [
         {
@@ -274,10 +332,12 @@ def make_gateway(
 
 
 def synthetic_fleet(catalog: Catalog, count: int, *, seed: int) -> list[SimGateway]:
-    """``count`` gateways, types in turn LSX, LSG, ACCU; the same for the same seed."""
+    """``count`` gateways, taking every type of ``catalog`` in turn (:func:`fleet_types`:
+    LSX, LSG, ACCU, then the others); the same for the same seed."""
     rng, syntaxes = random.Random(seed), Syntaxes(catalog)
+    types = fleet_types(catalog)
     return [
-        make_gateway(syntaxes, gateway_id(GATEWAY_TYPES[n % 3], n), GATEWAY_TYPES[n % 3], n, rng)
+        make_gateway(syntaxes, gateway_id(types[n % len(types)], n), types[n % len(types)], n, rng)
         for n in range(count)
     ]
 

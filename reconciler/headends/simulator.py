@@ -82,13 +82,13 @@ class Simulator:
 
     def __init__(self, options: SimulatorOptions) -> None:
         self.options = options
-        catalog = shipped_catalog()
         if options.gateways_repo is not None:
+            # The repository's catalog: its catalog.d types are served like the shipped ones.
             repo = load_repo(DirectorySource(options.gateways_repo))
             declared = [(g.id, g.type) for g in repo.gateways.values()]
-            gateways = fleets.fleet_from_declarations(catalog, declared, seed=options.seed)
+            gateways = fleets.fleet_from_declarations(repo.catalog, declared, seed=options.seed)
         else:
-            gateways = fleets.synthetic_fleet(catalog, options.fleet, seed=options.seed)
+            gateways = fleets.synthetic_fleet(shipped_catalog(), options.fleet, seed=options.seed)
         step_ms = (
             options.job_step_ms if options.job_step_ms is not None else max(5.0, options.latency_ms)
         )

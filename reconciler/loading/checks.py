@@ -19,7 +19,7 @@ from reconciler.loading.sources import Source, SourceError
 from reconciler.model.catalogs import Catalog, describe
 from reconciler.model.diagnostics import Diagnostic
 from reconciler.model.files import GatewayEntry, GatewaysFile, ProfileFile
-from reconciler.model.parameters import check_block
+from reconciler.model.parameters import check_block, unknown_type
 
 FileKind = Literal["profile", "gateways", "catalog"]
 
@@ -113,6 +113,20 @@ def check_profile(path: str, data: Any, catalog: Catalog) -> FileResult:
     parameters = data.get("parameters")
     if isinstance(parameters, dict):
         for gateway_type, block in parameters.items():
+            if gateway_type not in catalog.types:
+                # One message, with "did you mean", instead of the schema's pattern message.
+                result.problems = [
+                    p for p in result.problems if p.path[:2] != ("parameters", gateway_type)
+                ]
+                result.problems.append(
+                    Problem(
+                        ("parameters", gateway_type),
+                        "unknown-type",
+                        unknown_type(catalog, gateway_type),
+                        at_key=True,
+                    )
+                )
+                continue
             result.problems.extend(
                 _check_blocks(catalog, gateway_type, block, ("parameters", gateway_type))
             )
@@ -155,6 +169,15 @@ def check_gateways(path: str, data: Any, catalog: Catalog) -> FileResult:
                     if isinstance(item.get("id"), str):
                         result.broken_ids.append((index, item["id"]))
                     label = f"gateway {item.get('id')}: "
+                    kind = item.get("type")
+                    if isinstance(kind, str) and kind not in catalog.types:
+                        result.problems.append(
+                            Problem(
+                                ("gateways", index, "type"),
+                                "unknown-type",
+                                f"{label}{unknown_type(catalog, kind)}",
+                            )
+                        )
                     result.problems.extend(
                         _check_blocks(
                             catalog,
@@ -164,8 +187,19 @@ def check_gateways(path: str, data: Any, catalog: Catalog) -> FileResult:
                             label,
                         )
                     )
+    types = catalog.types
+    unknown: list[int] = []
     for index, entry in result.entries:
-        if entry.subsettings:
+        if entry.type not in types:  # a dict lookup per entry: the hot path of validation
+            unknown.append(index)
+            result.problems.append(
+                Problem(
+                    ("gateways", index, "type"),
+                    "unknown-type",
+                    f"gateway {entry.id}: {unknown_type(catalog, entry.type)}",
+                )
+            )
+        elif entry.subsettings:
             result.problems.extend(
                 _check_blocks(
                     catalog,
@@ -175,6 +209,12 @@ def check_gateways(path: str, data: Any, catalog: Catalog) -> FileResult:
                     f"gateway {entry.id}: ",
                 )
             )
+    if unknown:
+        # Entries of an unknown type are not gateways the planner can handle; their ids
+        # still take part in the duplicate check.
+        dropped = set(unknown)
+        result.broken_ids.extend((i, e.id) for i, e in result.entries if i in dropped)
+        result.entries = [(i, e) for i, e in result.entries if i not in dropped]
     return result
 
 

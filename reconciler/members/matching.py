@@ -12,7 +12,8 @@ free word    substring of id, type, firmware, profile, status, provider,
              address, owner, a station or port id, a label key or value
 id, provider, address, owner, station, port
              substring (``station``/``port``: of any of the gateway's ids)
-type         exactly LSX, LSG or ACCU
+type         exactly a type of the repository's catalog (shipped or
+             ``catalog.d``), in any case: ``type:lsx`` is ``type:LSX``
 profile      exactly the profile name, never a part of it (``profile:public``
              does not find ``public-ac``; the free word ``public`` does);
              ``profile:none``: no profile

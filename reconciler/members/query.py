@@ -19,8 +19,8 @@ Grammar::
 A word that starts with ``-`` or holds a ``:`` is searched for by quoting it:
 ``"-1"``, ``"urn:x"``.  An empty query has no terms.  A malformed query
 raises :class:`QueryError` with the position and what was expected: an
-unknown field (with the closest name), type or status (with the allowed
-values), a firmware value that is not a version, an operator on a field other
+unknown field (with the closest name), a type the catalog does not know
+(with the closest type, or the types), a status (with the allowed values), a firmware value that is not a version, an operator on a field other
 than firmware, a missing value, a lone ``-``, an unterminated quote, a
 ``label:`` or ``subsetting:`` without a key.
 """
@@ -29,14 +29,13 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from packaging.version import InvalidVersion, Version
 
 from reconciler.errors import QueryError as QueryError
 from reconciler.members.rows import NO_STATUS, Member
-from reconciler.model.catalogs import GATEWAY_TYPES
 from reconciler.model.state import Status
 
 FIELDS: tuple[str, ...] = (
@@ -99,8 +98,15 @@ class Query:
         return matches(self, member)
 
 
-def parse(text: str) -> Query:
-    """Parse a query; raises :class:`QueryError` at the first problem."""
+def parse(text: str, types: Collection[str] | None = None) -> Query:
+    """Parse a query; raises :class:`QueryError` at the first problem.
+
+    ``types`` are the gateway types ``type:`` accepts: the repository's catalog
+    (shipped plus ``catalog.d``, ``repo.catalog.types``); by default the shipped
+    catalog's.  Case-insensitive; a term keeps the value as written (lower-cased),
+    so it matches a type of any spelling.
+    """
+    known = tuple(types) if types is not None else shipped_types()
     terms: list[Term] = []
     i, n = 0, len(text)
     while True:
@@ -131,7 +137,7 @@ def parse(text: str) -> Query:
         value, i = _text(text, value_at)
         if not value:
             raise QueryError(text, value_at, f"expected a value after '{name}:{op}'")
-        terms.append(_term(text, name, op, value, negated, start, value_at))
+        terms.append(_term(text, name, op, value, negated, start, value_at, known))
 
 
 def _text(text: str, i: int) -> tuple[str, int]:
@@ -159,13 +165,27 @@ def _text(text: str, i: int) -> tuple[str, int]:
     return "".join(out), i
 
 
-def _term(text: str, name: str, op: str, value: str, negated: bool, start: int, at: int) -> Term:
+def shipped_types() -> tuple[str, ...]:
+    """The gateway types of the shipped catalog (the default of :func:`parse`); read once per process."""
+    from reconciler.loading.catalogs import shipped_catalog
+
+    return tuple(shipped_catalog().types)
+
+
+def _term(
+    text: str,
+    name: str,
+    op: str,
+    value: str,
+    negated: bool,
+    start: int,
+    at: int,
+    types: tuple[str, ...],
+) -> Term:
     lowered = value.lower()
     if name == "type":
-        if value.upper() not in GATEWAY_TYPES:
-            raise QueryError(
-                text, at, f"unknown type '{value}': expected {_alternatives(GATEWAY_TYPES)}"
-            )
+        if lowered not in {t.lower() for t in types}:
+            raise QueryError(text, at, _unknown_type(value, types))
     elif name == "status":
         if lowered not in STATUS_WORDS:
             raise QueryError(
@@ -196,6 +216,16 @@ def _unknown_field(name: str) -> str:
         f"unknown field '{name}'{hint}: expected one of {', '.join(FIELDS)}; "
         f'to search for text with a colon, quote it: "{name}:..."'
     )
+
+
+def _unknown_type(value: str, types: tuple[str, ...]) -> str:
+    by_lower = {t.lower(): t for t in types}
+    close = difflib.get_close_matches(value.lower(), list(by_lower), n=1, cutoff=0.6)
+    if close:
+        return f"unknown type '{value}' (did you mean '{by_lower[close[0]]}'?): expected one of the catalog's types: {', '.join(sorted(types))}"
+    if not types:
+        return f"unknown type '{value}': the catalog has no types"
+    return f"unknown type '{value}': expected {_alternatives(sorted(types))}"
 
 
 def _alternatives(words: Iterable[str]) -> str:

@@ -12,31 +12,63 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from functools import cached_property
+from importlib import resources
 from typing import Annotated, Any, Literal
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from reconciler.model.valuechecks import SECRET_NAME_PATTERN as SECRET_NAME_PATTERN
+from reconciler.model.valuechecks import check_secret_reference as check_secret_reference
+from reconciler.model.valuechecks import check_secret_value as check_secret_value
+from reconciler.model.valuechecks import check_text as check_text
+from reconciler.model.valuechecks import check_value as check_value
+from reconciler.model.valuechecks import describe as describe
 
-class GatewayType(StrEnum):
-    """The three LG2WAN gateway types."""
+TYPE_PATTERN = r"^[A-Z][A-Z0-9_-]{1,31}$"
+"""A gateway type's name, as the catalog files declare it (``LSX``, ``OCPP201``, ``ABB-TERRA``)."""
 
-    LSX = "LSX"
-    LSG = "LSG"
-    ACCU = "ACCU"
+TYPE_NAME = re.compile(TYPE_PATTERN)
+
+GatewayTypeName = Annotated[str, Field(pattern=TYPE_PATTERN)]
+"""A gateway type in a file: any name of the pattern; which ones exist is the catalog's answer."""
+
+ProtocolName = Literal["lg2wan", "ocpp1.6", "ocpp2.0.1"]
+PROTOCOLS: tuple[str, ...] = ("lg2wan", "ocpp1.6", "ocpp2.0.1")
+
+Access = Literal["read-write", "read-only", "write-only"]
+
+SHIPPED_FOLDER = "catalog"
+"""The package folder of the shipped catalog: one ``TYPE.yaml`` per gateway type."""
 
 
-GatewayTypeName = Literal["LSX", "LSG", "ACCU"]
-"""The type as it appears in files (strict validation compares strings, not enum members)."""
+def shipped_type_names() -> tuple[str, ...]:
+    """The shipped gateway types, from the names of the files in ``reconciler/catalog/`` (sorted).
 
-GATEWAY_TYPES: tuple[str, ...] = tuple(t.value for t in GatewayType)
+    The loading layer checks that each file declares the type of its name; the
+    catalog of a repository (:attr:`Catalog.types`) may hold more (``catalog.d``).
+    """
+    folder = resources.files("reconciler") / SHIPPED_FOLDER
+    return tuple(
+        sorted(
+            entry.name.removesuffix(".yaml")
+            for entry in folder.iterdir()
+            if entry.name.endswith(".yaml")
+        )
+    )
+
+
+GATEWAY_TYPES: tuple[str, ...] = shipped_type_names()
+"""The shipped types (computed from the shipped files); a repository's own types are in its catalog."""
 
 ParamType = Literal["integer", "decimal", "boolean", "string", "enum", "list", "secret"]
 
-KEY_PATTERN = r"^[A-Za-z][A-Za-z0-9]*$"
+KEY_PATTERN = r"^[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z0-9][A-Za-z0-9_-]*){0,2}$"
+"""``Key`` (LG2WAN, OCPP 1.6) or ``Component.Variable[.Instance]`` (OCPP 2.0.1)."""
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
+"""An OCPP 2.0.1 component, variable or instance name."""
 SECTION_PATTERN = r"^[a-z][a-z0-9_]*$"
 
 # Which bound fields make sense for which type; anything else is an error in the catalog.
@@ -89,6 +121,11 @@ class ParameterSpec(BaseModel):
     default: Any = None
     firmware: str = ""
     description: str = ""
+    access: Access = "read-write"
+    reboot: bool = False
+    component: Annotated[str, Field(pattern=NAME_PATTERN)] | None = None
+    variable: Annotated[str, Field(pattern=NAME_PATTERN)] | None = None
+    instance: Annotated[str, Field(pattern=NAME_PATTERN)] | None = None
 
     @field_validator("firmware")
     @classmethod
@@ -120,11 +157,31 @@ class ParameterSpec(BaseModel):
         if self.type == "secret":
             if self.default is not None:
                 raise ValueError("a secret has no default")
-        else:
+            if self.access == "read-only":
+                raise ValueError("a secret cannot be read-only: it is only ever written")
+        elif self.default is not None:  # null: a device-specific value, no default
             problem = check_value(self, self.default)
             if problem is not None:
                 raise ValueError(f"default {self.default!r}: {problem}")
+        if self.component is not None or self.variable is not None or self.instance is not None:
+            if self.component is None or self.variable is None:
+                raise ValueError("an OCPP 2.0.1 entry needs both 'component' and 'variable'")
+            address = ".".join(p for p in (self.component, self.variable, self.instance) if p)
+            if self.key != address:
+                raise ValueError(
+                    f"key must be component.variable[.instance], '{address}', got '{self.key}'"
+                )
         return self
+
+    @property
+    def settable(self) -> bool:
+        """Whether a profile or a gateway's subsettings may set this key (not read-only)."""
+        return self.access != "read-only"
+
+    @property
+    def readable(self) -> bool:
+        """Whether the gateway reports this key's value back (not write-only)."""
+        return self.access != "write-only"
 
     @cached_property
     def specifier(self) -> SpecifierSet:
@@ -167,134 +224,19 @@ class ParameterSpec(BaseModel):
         )
 
 
-_TYPE_WORDS = {
-    bool: "boolean",
-    int: "integer",
-    float: "decimal",
-    str: "string",
-    list: "list",
-    dict: "mapping",
-}
-
-
-def describe(value: Any) -> str:
-    """A value as a user wrote it, with its YAML type: ``string '900'``, ``null``."""
-    if value is None:
-        return "null"
-    word = _TYPE_WORDS.get(type(value), type(value).__name__)
-    if isinstance(value, str):
-        return f"string '{value}'"
-    if isinstance(value, (dict, list)):
-        return word
-    return f"{word} {value!r}".replace("True", "true").replace("False", "false")
-
-
-def check_value(spec: ParameterSpec, value: Any) -> str | None:
-    """Why ``value`` is not acceptable for ``spec``, or ``None`` when it is.
-
-    Strict: the string "900" is not an integer, ``true`` is not an integer,
-    1.5 is not an integer, ``yes`` (a string in YAML 1.2) is not a boolean.
-    A secret must be a reference ``{secret: NAME}``; a literal is refused.
-    """
-    kind = spec.type
-    if kind == "integer":
-        if type(value) is not int:
-            return f"expected {spec.bounds_text()}, got {describe(value)}"
-        return _check_range(spec, value)
-    if kind == "decimal":
-        if (
-            type(value) not in (int, float)
-            or value != value
-            or value in (float("inf"), float("-inf"))
-        ):
-            return f"expected {spec.bounds_text()}, got {describe(value)}"
-        return _check_range(spec, value)
-    if kind == "boolean":
-        if type(value) is not bool:
-            return f"expected true or false, got {describe(value)}"
-        return None
-    if kind == "enum":
-        if type(value) is not str or value not in (spec.values or ()):
-            return f"expected {spec.bounds_text()}, got {describe(value)}"
-        return None
-    if kind == "list":
-        if type(value) is not list:
-            return f"expected {spec.bounds_text()}, got {describe(value)}"
-        for item in value:
-            if type(item) is not str or item not in (spec.values or ()):
-                return f"list item {describe(item)} is not one of " + ", ".join(spec.values or ())
-        if len(set(value)) != len(value):
-            return "list items must not repeat"
-        if spec.min_items is not None and len(value) < spec.min_items:
-            return f"expected at least {spec.min_items} items, got {len(value)}"
-        if spec.max_items is not None and len(value) > spec.max_items:
-            return f"expected at most {spec.max_items} items, got {len(value)}"
-        return None
-    if kind == "secret":
-        return check_secret_reference(value)
-    # string
-    if type(value) is not str:
-        return f"expected {spec.bounds_text()}, got {describe(value)}"
-    return check_text(spec, value)
-
-
-def check_text(spec: ParameterSpec, value: str) -> str | None:
-    """Length and pattern checks of a string; its message shows the value (a resolved
-    secret is checked by :func:`check_secret_value`, which does not)."""
-    if spec.min_length is not None and len(value) < spec.min_length:
-        return f"expected at least {spec.min_length} characters, got {len(value)}"
-    if spec.max_length is not None and len(value) > spec.max_length:
-        return f"expected at most {spec.max_length} characters, got {len(value)}"
-    pattern = spec.compiled_pattern
-    if pattern is not None and pattern.fullmatch(value) is None:
-        return f"'{value}' does not match the pattern {spec.pattern}"
-    return None
-
-
-def check_secret_value(spec: ParameterSpec, value: str) -> str | None:
-    """Why a resolved secret value does not fit ``spec`` (length, pattern), or ``None``.
-
-    The rule broken and the catalog's bounds, never the value nor its length: the
-    answer reaches plans, logs and the store (a Declined gateway's reason).
-    """
-    bounds = f"{spec.min_length or 0}..{spec.max_length if spec.max_length is not None else 'any'}"
-    if spec.min_length is not None and len(value) < spec.min_length:
-        return f"shorter than {spec.min_length} characters (the catalog wants {bounds})"
-    if spec.max_length is not None and len(value) > spec.max_length:
-        return f"longer than {spec.max_length} characters (the catalog wants {bounds})"
-    pattern = spec.compiled_pattern
-    if pattern is not None and pattern.fullmatch(value) is None:
-        return f"does not match the pattern {spec.pattern}"
-    return None
-
-
-SECRET_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
-
-
-def check_secret_reference(value: Any) -> str | None:
-    """A secret in git is ``{secret: NAME}``; anything else (above all a literal) is refused."""
-    if isinstance(value, dict) and set(value) == {"secret"}:
-        name = value["secret"]
-        if isinstance(name, str) and SECRET_NAME_PATTERN.fullmatch(name):
-            return None
-        return f"secret name must match {SECRET_NAME_PATTERN.pattern}, got {describe(name)}"
-    if isinstance(value, str):
-        return "a literal secret value is not allowed in git; write {secret: NAME} and provide RECONCILER_SECRET_NAME or a file in RECONCILER_SECRETS_DIR"
-    return f"expected a secret reference {{secret: NAME}}, got {describe(value)}"
-
-
-def _check_range(spec: ParameterSpec, value: float) -> str | None:
-    if (spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max):
-        return f"expected {spec.bounds_text()}, got {value}"
-    return None
-
-
 @dataclass(frozen=True)
 class TypeCatalog:
     """The parameter syntax of one gateway type, across all its firmware versions."""
 
     gateway_type: str
     specs: Mapping[str, ParameterSpec]
+    protocol: ProtocolName = "lg2wan"
+    extends: str | None = None
+    """The type this one started from (its keys are in :attr:`specs` already)."""
+    match: Mapping[str, str] = field(default_factory=dict)
+    """``vendor``/``model`` -> regex: how an OCPP head-end recognises chargers of this type."""
+    source: str | None = None
+    """The ``catalog.d`` file that defined this type; ``None`` for a shipped type."""
     sections: Mapping[str, tuple[str, ...]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -307,6 +249,21 @@ class TypeCatalog:
         """The keys a gateway of this type running ``firmware`` understands."""
         return {key: spec for key, spec in self.specs.items() if spec.supports(firmware)}
 
+    def unrestricted(self) -> dict[str, ParameterSpec]:
+        """The keys without a firmware range: all a gateway whose firmware is not a version gets."""
+        return {key: spec for key, spec in self.specs.items() if not spec.firmware}
+
+    @property
+    def shipped(self) -> bool:
+        return self.source is None
+
+    def matches(self, vendor: str, model: str) -> bool:
+        """Whether a charger reporting ``vendor`` and ``model`` is of this type (``False`` without ``match``)."""
+        if not self.match:
+            return False
+        given = {"vendor": vendor, "model": model}
+        return all(re.fullmatch(rx, given[name]) is not None for name, rx in self.match.items())
+
 
 @dataclass(frozen=True)
 class Catalog:
@@ -317,6 +274,15 @@ class Catalog:
     @classmethod
     def from_specs(cls, specs: Mapping[str, Iterable[ParameterSpec]]) -> Catalog:
         return cls({t: TypeCatalog(t, {s.key: s for s in entries}) for t, entries in specs.items()})
+
+    @property
+    def type_names(self) -> tuple[str, ...]:
+        """Every gateway type of this catalog: shipped and the repository's own."""
+        return tuple(self.types)
+
+    @property
+    def shipped_type_names(self) -> tuple[str, ...]:
+        return tuple(t for t, c in self.types.items() if c.shipped)
 
     def spec(self, gateway_type: str, key: str) -> ParameterSpec | None:
         catalog = self.types.get(gateway_type)

@@ -88,7 +88,9 @@ class GatewayEntry:
 
     # Strict per field: a strict dataclass would refuse a mapping as input.
     id: Annotated[str, Field(strict=True, pattern=GATEWAY_ID_PATTERN)]
-    type: GatewayTypeName
+    # No pattern here: the loader looks the type up in the repository's catalog (whose
+    # names follow TYPE_PATTERN), a dict lookup per entry instead of a regex.
+    type: Annotated[str, Field(strict=True, min_length=1, max_length=32)]
     profile: Annotated[str, Field(strict=True, pattern=PROFILE_NAME_PATTERN)] | None = None
     subsettings: Annotated[ParameterBlock, Field(strict=True)] = Field(default_factory=dict)
     labels: Annotated[dict[str, Annotated[str, Field(strict=True)]], Field(strict=True)] = Field(

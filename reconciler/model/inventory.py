@@ -10,10 +10,12 @@ these take 63 MB (measured with tracemalloc on the same JSON).
 
 from __future__ import annotations
 
-from pydantic import ConfigDict, TypeAdapter
+from typing import Annotated
+
+from pydantic import ConfigDict, Field, TypeAdapter
 from pydantic.dataclasses import dataclass
 
-from reconciler.model.catalogs import GatewayTypeName
+from reconciler.model.catalogs import TYPE_PATTERN
 
 _IGNORE_EXTRA = ConfigDict(extra="ignore")
 
@@ -31,7 +33,7 @@ class InventoryGateway:
     """One gateway as the head-end's inventory reports it."""
 
     id: str
-    type: GatewayTypeName
+    type: Annotated[str, Field(pattern=TYPE_PATTERN)]
     firmware: str
     provider: str = ""
     address: str = ""

@@ -29,7 +29,7 @@ def check_block(catalog: Catalog, gateway_type: str, block: dict[str, Any]) -> l
     findings: list[Finding] = []
     type_catalog = catalog.types.get(gateway_type)
     if type_catalog is None:
-        return [Finding((), "unknown-type", f"unknown gateway type {gateway_type}")]
+        return [Finding((), "unknown-type", unknown_type(catalog, gateway_type), at_key=True)]
     for section, keys in block.items():
         if not isinstance(keys, dict):
             findings.append(
@@ -73,15 +73,37 @@ def check_block(catalog: Catalog, gateway_type: str, block: dict[str, Any]) -> l
                     )
                 )
                 continue
+            if spec.access == "read-only":
+                findings.append(
+                    Finding(
+                        (section, key),
+                        "read-only",
+                        f"{key} is read-only on {gateway_type}; it cannot be set",
+                        at_key=True,
+                    )
+                )
+                continue
             problem = check_value(spec, value)
             if problem is not None:
                 findings.append(Finding((section, key), "value", f"{key}: {problem}"))
     return findings
 
 
-def _suggest(word: str, candidates: Any) -> str:
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.75)
+def _suggest(word: str, candidates: Any, cutoff: float = 0.75) -> str:
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=cutoff)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def unknown_type(catalog: Catalog, gateway_type: object) -> str:
+    """The message for a type the catalog lacks, with the closest one (off the happy path)."""
+    name = gateway_type if isinstance(gateway_type, str) else describe(gateway_type)
+    hint = _suggest(name, catalog.types, 0.6) if isinstance(gateway_type, str) else ""
+    if not hint and isinstance(gateway_type, str):
+        hint = _suggest(gateway_type.upper(), catalog.types, 0.6)
+    return (
+        f"unknown gateway type '{name}'{hint}; types are: {', '.join(sorted(catalog.types))} "
+        "(a new type is defined in catalog.d)"
+    )
 
 
 def _unknown_key(catalog: Catalog, gateway_type: str, key: str) -> str:

@@ -61,6 +61,10 @@ def value_schema(spec: ParameterSpec) -> dict[str, Any]:
         description = f"{description} Unit: {spec.unit}."
     if spec.firmware:
         description = f"{description} Firmware {spec.firmware}."
+    if spec.access == "write-only":
+        description = f"{description} Write-only: never read back."
+    if spec.reboot:
+        description = f"{description} Takes effect after a reboot."
     schema["description"] = description.strip()
     if spec.default is not None:
         schema["default"] = spec.default
@@ -68,16 +72,24 @@ def value_schema(spec: ParameterSpec) -> dict[str, Any]:
 
 
 def block_schema(catalog: Catalog, gateway_type: str) -> dict[str, Any]:
-    """``SECTION -> Key -> value`` for one gateway type."""
+    """``SECTION -> Key -> value`` for one gateway type: the keys a file may set (not read-only ones)."""
     type_catalog = catalog.types[gateway_type]
     sections: dict[str, Any] = {}
     for section, keys in sorted(type_catalog.sections.items()):
+        settable = [key for key in keys if type_catalog.specs[key].settable]
+        if not settable:
+            continue
         sections[section] = {
             "type": "object",
-            "properties": {key: value_schema(type_catalog.specs[key]) for key in keys},
+            "properties": {key: value_schema(type_catalog.specs[key]) for key in settable},
             "additionalProperties": False,
         }
-    return {"type": "object", "properties": sections, "additionalProperties": False}
+    return {
+        "type": "object",
+        "description": f"{gateway_type} ({type_catalog.protocol})",
+        "properties": sections,
+        "additionalProperties": False,
+    }
 
 
 def _rollout_schema() -> dict[str, Any]:

@@ -10,6 +10,11 @@ member of P:  P.parameters[T] overlaid by its subsettings, restricted to the
 no profile:   only its subsettings are managed.
 firmware unknown (no inventory, nothing in the store): the same without the
               restriction; the plan says the result is provisional.
+firmware not a version (``V2.12-rc3b``): only the keys without a firmware
+              range (``firmware: ""``) apply; the others are skipped, with
+              that reason, on the plan and the report.
+read-only keys are never managed (a profile cannot set them; ``manage: all``
+              leaves them out).
 
 Most gateways of a profile share type and firmware and have no subsettings, so
 their desired configuration is one shared, read-only dict per (P, T, F).
@@ -37,7 +42,19 @@ class Skip:
     """Why, without the key: "not in LSX 1.1.0"."""
 
     def __str__(self) -> str:
+        if self.reason.startswith(UNVERSIONED_PREFIX):
+            return f"{self.key} skipped: {self.reason}"
         return f"{self.key} {self.reason}"
+
+
+UNVERSIONED_PREFIX = "firmware '"
+
+
+def skip_reason(gateway_type: str, firmware: str | None) -> str:
+    """Why a key of ``gateway_type`` is not in the syntax of ``firmware``."""
+    if firmware is not None and parse_version(firmware) is None:
+        return f"{UNVERSIONED_PREFIX}{firmware}' is not a version, so only keys without a firmware range apply"
+    return f"not in {gateway_type} {firmware}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +84,24 @@ class DesiredState:
         self._profiles: dict[str, tuple[ProfileFile, dict[str, dict[str, Any]]]] = {}
 
     def syntax(self, gateway_type: str, firmware: str | None) -> Mapping[str, ParameterSpec] | None:
-        """The keys of T@F; ``None`` when the firmware is unknown or not a version."""
+        """The keys of T@F; ``None`` when the firmware is unknown.
+
+        A firmware that is not a version gets the keys without a firmware range.
+        """
         key = (gateway_type, firmware)
         if key not in self._syntax:
             version = _version(firmware)
-            self._syntax[key] = (
-                None if version is None else self.catalog.for_gateway(gateway_type, version)
-            )
+            type_catalog = self.catalog.types.get(gateway_type)
+            if type_catalog is None:
+                # A type no longer in the catalog (a catalog.d file removed): only the
+                # store remembers its gateways, and no key of it is known any more.
+                self._syntax[key] = {}
+            elif version is not None:
+                self._syntax[key] = type_catalog.for_firmware(version)
+            elif firmware is not None:
+                self._syntax[key] = type_catalog.unrestricted()
+            else:
+                self._syntax[key] = None
         return self._syntax[key]
 
     def defaults(self, gateway_type: str, firmware: str | None) -> Mapping[str, Any]:
@@ -83,7 +111,11 @@ class DesiredState:
         if found is None:
             syntax = self.syntax(gateway_type, firmware)
             specs = syntax if syntax is not None else self.catalog.types[gateway_type].specs
-            found = {k: spec.default for k, spec in specs.items() if spec.default is not None}
+            found = {
+                k: spec.default
+                for k, spec in specs.items()
+                if spec.default is not None and spec.access != "read-only"
+            }
             self._defaults[key] = found
         return found
 
@@ -94,7 +126,7 @@ class DesiredState:
             self._profiles[profile.name] = cached
         per_type = cached[1]
         if gateway_type not in per_type:
-            block = profile.parameters.get(gateway_type, {})  # type: ignore[call-overload]
+            block = profile.parameters.get(gateway_type, {})
             per_type[gateway_type] = {k: seal(v, self.digest) for k, v in flatten(block).items()}
         return per_type[gateway_type]
 
@@ -110,9 +142,8 @@ class DesiredState:
         kept = {k: v for k, v in values.items() if k in syntax}
         if len(kept) == len(values):
             return kept, ()
-        return kept, tuple(
-            Skip(k, f"not in {gateway_type} {firmware}") for k in values if k not in syntax
-        )
+        reason = skip_reason(gateway_type, firmware)
+        return kept, tuple(Skip(k, reason) for k in values if k not in syntax)
 
     def for_member(
         self, profile: ProfileFile, entry: GatewayEntry, firmware: str | None

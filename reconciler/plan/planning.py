@@ -34,7 +34,7 @@ from reconciler.model.catalogs import Catalog
 from reconciler.model.inventory import InventoryGateway
 from reconciler.model.repos import Repo
 from reconciler.model.state import ACTIVE, AppliedGateway, Status
-from reconciler.plan.desired import DesiredState, Skip
+from reconciler.plan.desired import DesiredState, Skip, skip_reason
 from reconciler.plan.secretchecks import SecretCheck, SecretChecks
 from reconciler.plan.values import SecretDigest, no_secrets, same
 
@@ -240,16 +240,6 @@ class Planner:
             firmware: str | None = known.firmware
         else:
             firmware = state.firmware if state is not None and state.type == declared_type else None
-        if firmware is not None and self.desired.syntax(declared_type, firmware) is None:
-            return self._error(
-                gateway_id,
-                declared_type,
-                profile_name,
-                previous_profile,
-                entry is not None,
-                f"firmware '{firmware}' is not a version",
-            )
-
         # What the gateway should manage from now on.
         skipped: tuple[Skip, ...] = ()
         if entry is None:
@@ -356,7 +346,7 @@ class Planner:
         skips: list[Skip] = []
         for key in gone:
             if syntax is not None and key not in syntax:
-                skips.append(Skip(key, f"not in {gateway_type} {firmware}; no longer managed"))
+                skips.append(Skip(key, f"{skip_reason(gateway_type, firmware)}; no longer managed"))
             elif key in defaults:
                 resets[key] = defaults[key]
             else:

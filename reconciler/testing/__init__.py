@@ -16,6 +16,7 @@ from reconciler.testing.fakes import FakeClock, FakeDriver, FakeJob, fake_invent
 from reconciler.testing.repos import (
     FIRMWARE,
     GATEWAY_TYPES,
+    REPO_TYPES,
     gateway_id,
     gateways_yaml,
     inventory_for,
@@ -29,6 +30,7 @@ from reconciler.testing.simulators import SimulatorHandle, running_simulator, ti
 __all__ = [
     "FIRMWARE",
     "GATEWAY_TYPES",
+    "REPO_TYPES",
     "FakeClock",
     "FakeDriver",
     "FakeJob",

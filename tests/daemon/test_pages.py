@@ -206,6 +206,8 @@ QUERIES = [
     "-status:accepted",
     "status:none",
     "port:-1-2 type:accu",
+    "type:OCPP16",
+    "type:ocpp201 label:site=hagen-kabel",
 ]
 
 
@@ -280,6 +282,8 @@ def test_the_members_api_finds_the_same_gateways_as_reconciler_search(
     firmware_1 = api["firmware:1"]["members"]
     assert firmware_1, "the example fleet has gateways on 1.x"
     assert all(m["firmware"].split(".")[0] == "1" for m in firmware_1)
+    assert {m["type"] for m in api["type:OCPP16"]["members"]} == {"OCPP16"}, "OCPP chargers too"
+    assert ids(api["type:ocpp201 label:site=hagen-kabel"]), "any case, with other terms"
     for q in QUERIES:
         assert api[q]["statuses"] == by_cli[q]["statuses"], q
         assert api[q]["profiles"] == by_cli[q]["profiles"], q

@@ -191,7 +191,10 @@ def test_select_keeps_order() -> None:
     [
         pytest.param("type:LSX onwer:x", 9, "did you mean 'owner'", id="unknown-field"),
         pytest.param("foo:x", 0, "expected one of id, type, firmware", id="fields-listed"),
-        pytest.param("type:LSY", 5, "expected LSX, LSG or ACCU", id="unknown-type"),
+        pytest.param("type:LSY", 5, "unknown type 'LSY' (did you mean 'LS", id="type-typo"),
+        pytest.param(
+            "type:FOO", 5, "expected ACCU, LSG, LSX, OCPP16 or OCPP201", id="unknown-type"
+        ),
         pytest.param("status:done", 7, "expected initial, requested", id="unknown-status"),
         pytest.param("firmware:<abc", 10, "expected a firmware version", id="bad-version"),
         pytest.param("firmware:beta", 9, "expected a firmware version", id="bad-prefix"),
@@ -211,6 +214,35 @@ def test_a_malformed_query_names_the_position_and_what_was_expected(
     assert caught.value.position == position
     assert expected in caught.value.message
     assert str(caught.value).startswith(f"column {position + 1}: ")
+
+
+# --- types come from the catalog ------------------------------------------------------------
+
+
+def test_type_takes_every_type_of_the_shipped_catalog_by_default() -> None:
+    from reconciler.loading.catalogs import shipped_catalog
+
+    for gateway_type in shipped_catalog().types:
+        assert hits(f"type:{gateway_type.lower()}", member(type=gateway_type))
+        assert not hits(f"type:{gateway_type}", member(type="ELSEWHERE"))
+
+
+def test_type_takes_the_types_it_is_given() -> None:
+    types = ["LSX", "ACME-X1"]
+    query = parse("type:acme-x1", types=types)
+    assert matches(query, member(type="ACME-X1"))
+    assert not matches(query, member(type="LSX"))
+    with pytest.raises(QueryError) as caught:
+        parse("type:ACCU", types=types)
+    assert "expected ACME-X1 or LSX" in caught.value.message
+    with pytest.raises(QueryError) as caught:
+        parse("type:ACME-X2", types=types)
+    assert "did you mean 'ACME-X1'" in caught.value.message
+
+
+def test_a_catalog_without_types_says_so() -> None:
+    with pytest.raises(QueryError, match="no types"):
+        parse("type:LSX", types=())
 
 
 # --- properties ----------------------------------------------------------------------------

@@ -162,6 +162,54 @@ def test_keys_outside_the_gateway_syntax_are_skipped_with_the_reason(
     assert [str(s) for s in p.skipped] == ["LightIntensity not in LSX 1.1.0"]
 
 
+UNVERSIONED = "V2.12-rc3b"
+UNVERSIONED_REASON = (
+    f"firmware '{UNVERSIONED}' is not a version, so only keys without a firmware range apply"
+)
+
+
+def test_a_firmware_that_is_not_a_version_gets_only_the_keys_without_a_firmware_range(
+    repo: Callable[..., Repo],
+) -> None:
+    extra = "    subsettings:\n      backend:\n        WebSocketPingInterval: 20\n"
+    plan = plan_of(repo(entry("LSX-9", extra=extra)), inv=inventory(("LSX-9", "LSX", UNVERSIONED)))
+    p = plan.gateways["LSX-9"]
+    assert p.action is Action.PUSH and p.firmware == UNVERSIONED
+    assert dict(p.send) == {"HeartbeatInterval": 600, "MaxChargingCurrent": 16}
+    assert [str(s) for s in p.skipped] == [
+        f"LightIntensity skipped: {UNVERSIONED_REASON}",
+        f"WebSocketPingInterval skipped: {UNVERSIONED_REASON}",
+    ]
+    assert f"skipped, {UNVERSIONED_REASON}: LightIntensity, WebSocketPingInterval (1 gateway)" in (
+        rendering.text(plan)
+    )
+    assert {"key": "WebSocketPingInterval", "reason": UNVERSIONED_REASON} in rendering.gateway_json(
+        p
+    )["skipped"]
+    assert UNVERSIONED_REASON in rendering.markdown(plan)
+
+
+def test_with_manage_all_a_firmware_that_is_not_a_version_gets_the_unrestricted_defaults(
+    repo: Callable[..., Repo],
+) -> None:
+    profiles = {
+        "profiles.d/public-ac.yaml": """\
+        name: public-ac
+        parameters:
+          LSX:
+            backend:
+              HeartbeatInterval: 600
+        rollout:
+          manage: all
+        """
+    }
+    loaded = repo(entry("LSX-9"), profiles=profiles)
+    p = plan_of(loaded, inv=inventory(("LSX-9", "LSX", UNVERSIONED))).gateways["LSX-9"]
+    specs = loaded.catalog.types["LSX"].specs
+    assert "WebSocketPingInterval" not in p.send and p.send["ConnectionTimeOut"] == 60
+    assert all(not specs[k].firmware for k in p.send)
+
+
 def test_only_the_keys_that_differ_are_pushed_with_old_and_new(repo: Callable[..., Repo]) -> None:
     before = plan_of(repo(entry("LSX-1"))).gateways["LSX-1"]
     profiles = {
@@ -251,6 +299,32 @@ def test_a_deleted_entry_is_reset_and_then_forgotten(repo: Callable[..., Repo]) 
     assert p.send["HeartbeatInterval"] == 900
     assert accepted_state(p) is None
     assert "removed from gateways.d" in rendering.headline(p)
+
+
+def test_a_gateway_of_a_catalog_d_type_that_was_removed_is_reset_without_keys(
+    load: Load,
+) -> None:
+    vendor = (
+        "type: VENDOR-X\nextends: OCPP16\nparameters:\n  - {key: VendorKey, section: vendor, "
+        "type: integer, min: 0, max: 9, default: 1}\n"
+    )
+    profile = "name: v\nparameters:\n  VENDOR-X:\n    vendor: {VendorKey: 5}\n"
+    with_type = load(
+        {
+            "catalog.d/v.yaml": vendor,
+            "profiles.d/v.yaml": profile,
+            **gateways(entry("V-1", "VENDOR-X", "v")),
+        }
+    )
+    assert with_type.valid, [str(d) for d in with_type.diagnostics]
+    inv = inventory(("V-1", "VENDOR-X", "1.0.0"))
+    before = plan_of(with_type, inv=inv).gateways["V-1"]
+    assert dict(before.send) == {"VendorKey": 5}
+    without = load_repo(MemorySource({"gateways.d/a.yaml": b"gateways: []\n"}))
+    assert "VENDOR-X" not in without.catalog.types  # the type, its profile and its gateway are gone
+    p = plan_of(without, {"V-1": accepted(before)}, inv=None).gateways["V-1"]
+    assert p.action is Action.RESET and not p.send
+    assert [s.key for s in p.skipped] == ["VendorKey"]
 
 
 def test_a_move_is_listed_as_a_move_with_the_differing_keys(repo: Callable[..., Repo]) -> None:
