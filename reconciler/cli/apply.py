@@ -81,22 +81,7 @@ async def run_apply(
 )
 @common.headend_option
 @common.state_option
-@click.option(
-    "--max-reset-share",
-    envvar="RECONCILER_MAX_RESET_SHARE",
-    type=click.FloatRange(min=0.0, max=1.0),
-    default=DEFAULT_MAX_RESET_SHARE,
-    show_default=True,
-    help="Largest share of the managed gateways one commit may reset to firmware defaults "
-    "(removed profile: lines, deleted entries); a commit resetting more, or all, is held.",
-)
-@click.option(
-    "--allow-reset",
-    envvar="RECONCILER_ALLOW_RESET",
-    metavar="COMMIT",
-    default=None,
-    help="Let exactly this commit (full sha or a prefix of 7+) through the reset limit.",
-)
+@common.reset_options
 def command(
     repo: Path, headend: str, state_path: Path, max_reset_share: float, allow_reset: str | None
 ) -> None:

@@ -26,6 +26,7 @@ from reconciler.loading.secrets import SecretResolver
 from reconciler.loading.sources import DirectorySource, Source
 from reconciler.model.repos import Repo
 from reconciler.model.state import Status
+from reconciler.plan.guards import DEFAULT_MAX_RESET_SHARE
 from reconciler.plan.values import SecretDigest
 from reconciler.store import open_store as open_state_store
 from reconciler.store.base import StateStore
@@ -73,6 +74,27 @@ def state_option(f: F) -> F:
         required=True,
         type=click.Path(dir_okay=False, path_type=Path),
         help="State store (SQLite file; created if absent).",
+    )(f)
+
+
+def reset_options(f: F) -> F:
+    """``--max-reset-share`` and ``--allow-reset COMMIT``: the prune guard's settings (run, apply)."""
+    f = click.option(
+        "--allow-reset",
+        envvar="RECONCILER_ALLOW_RESET",
+        metavar="COMMIT",
+        default=None,
+        help="Let exactly this commit (full sha or a prefix of 7+) through the reset limit.",
+    )(f)
+    return click.option(
+        "--max-reset-share",
+        envvar="RECONCILER_MAX_RESET_SHARE",
+        type=click.FloatRange(min=0.0, max=1.0),
+        default=DEFAULT_MAX_RESET_SHARE,
+        show_default=True,
+        help="Largest share of the managed gateways one commit may reset to firmware defaults "
+        "(removed profile: lines, deleted entries); a commit resetting more, or all, is held "
+        "like an invalid one.",
     )(f)
 
 

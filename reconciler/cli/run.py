@@ -20,7 +20,6 @@ import click
 from pydantic import ValidationError
 
 from reconciler.cli import common
-from reconciler.plan.guards import DEFAULT_MAX_RESET_SHARE
 
 
 @click.command("run")
@@ -73,22 +72,7 @@ from reconciler.plan.guards import DEFAULT_MAX_RESET_SHARE
     default="text",
     show_default=True,
 )
-@click.option(
-    "--max-reset-share",
-    envvar="RECONCILER_MAX_RESET_SHARE",
-    type=click.FloatRange(min=0.0, max=1.0),
-    default=DEFAULT_MAX_RESET_SHARE,
-    show_default=True,
-    help="Largest share of the managed gateways one commit may reset to firmware defaults; "
-    "a commit resetting more, or all, is held like an invalid one.",
-)
-@click.option(
-    "--allow-reset",
-    envvar="RECONCILER_ALLOW_RESET",
-    metavar="COMMIT",
-    default=None,
-    help="Let exactly this commit (sha, or a prefix of 7+) through the reset limit.",
-)
+@common.reset_options
 @click.option(
     "--allowed-hosts",
     envvar="RECONCILER_ALLOWED_HOSTS",
