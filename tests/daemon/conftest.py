@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from reconciler.daemon.running import Daemon
 from reconciler.daemon.settings import DaemonSettings
@@ -275,3 +276,13 @@ def settled(daemon: DaemonThread, sha: str) -> bool:
         and report["applied_commit"]["sha"] == sha
         and not report["rollout_running"]
     )
+
+
+def metric(daemon: DaemonThread, name: str, **labels: str) -> float:
+    """The first sample of ``name`` with ``labels`` on the daemon's ``/metrics`` (0 when absent)."""
+    _, body = http(daemon.url + "/metrics")
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0

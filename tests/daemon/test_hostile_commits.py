@@ -12,10 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from reconciler.testing import SimulatorHandle
-from tests.daemon.conftest import DaemonThread, commit, git, http, settled, wait_for
+from tests.daemon.conftest import DaemonThread, commit, git, http, metric, settled, wait_for
 
 StartDaemon = Callable[..., DaemonThread]
 
@@ -29,15 +28,6 @@ HOSTILE = {
         + "\n",
     ),
 }
-
-
-def metric(daemon: DaemonThread, name: str) -> float:
-    _, body = http(daemon.url + "/metrics")
-    for family in text_string_to_metric_families(body.decode()):
-        for sample in family.samples:
-            if sample.name == name:
-                return float(sample.value)
-    return 0.0
 
 
 @pytest.mark.parametrize(("path", "text"), list(HOSTILE.values()), ids=list(HOSTILE))

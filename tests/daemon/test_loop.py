@@ -25,6 +25,7 @@ from tests.daemon.conftest import (
     get_json,
     git,
     http,
+    metric,
     replace,
     settled,
     wait_for,
@@ -150,7 +151,7 @@ def test_an_invalid_commit_is_held_back_with_its_errors_in_the_report(
     assert report["applied_commit"]["sha"] == seed and report["good_commit"]["sha"] == seed
     (error,) = report["errors"]
     assert error["file"] == "profiles.d/fleet-depot.yaml" and error["line"] > 0
-    assert _metric(daemon, "reconciler_last_commit_valid") == 0
+    assert metric(daemon, "reconciler_last_commit_valid") == 0
     assert simulator.counters()["jobs_created"] == jobs, "an invalid commit was rolled out"
 
     fixed = commit(
@@ -163,7 +164,7 @@ def test_an_invalid_commit_is_held_back_with_its_errors_in_the_report(
         },
     )
     wait_for(lambda: settled(daemon, fixed), what="the fixed commit to be rolled out")
-    assert _metric(daemon, "reconciler_last_commit_valid") == 1
+    assert metric(daemon, "reconciler_last_commit_valid") == 1
     assert simulator.counters()["jobs_created"] > jobs
 
 
@@ -325,7 +326,7 @@ def test_a_head_end_outage_is_survived_and_reported(
     wait_for(lambda: http(daemon.url + "/readyz")[0] == 503, what="/readyz to report the outage")
     ready = get_json(daemon.url + "/readyz")
     assert ready["ready"] is False and any("head-end" in r for r in ready["reasons"])
-    assert _metric(daemon, "reconciler_headend_up") == 0
+    assert metric(daemon, "reconciler_headend_up") == 0
     simulator.set_faults(error_rate=0.0)
     wait_for(lambda: settled(daemon, change), timeout=40, what="the rollout after the outage")
     wait_for(lambda: http(daemon.url + "/readyz")[0] == 200, what="/readyz to recover")
@@ -340,7 +341,7 @@ def test_metrics_are_served_in_the_prometheus_format_without_gateway_ids(
     daemon = start_daemon()
     wait_for(lambda: settled(daemon, head(config_repo)), what="the first rollout")
     wait_for(
-        lambda: _metric(daemon, "reconciler_gateways", profile="canary", status="Accepted"),
+        lambda: metric(daemon, "reconciler_gateways", profile="canary", status="Accepted"),
         what="gauges",
     )
     status, body = http(daemon.url + "/metrics")
@@ -362,12 +363,12 @@ def test_metrics_are_served_in_the_prometheus_format_without_gateway_ids(
     assert not any(set(s.labels) & {"id", "gateway", "gateway_id"} for s in samples)
     ids = {g["id"] for g in daemon.report()["gateways"]}
     assert not any(v in ids for s in samples for v in s.labels.values())
-    applied = _metric(daemon, "reconciler_applied_commit_timestamp_seconds")
+    applied = metric(daemon, "reconciler_applied_commit_timestamp_seconds")
     assert applied == int(git(config_repo, "log", "-1", "--format=%ct"))
-    assert _metric(
+    assert metric(
         daemon, "reconciler_headend_requests_total", endpoint="jobs_batch", code="200"
-    ) or _metric(daemon, "reconciler_headend_requests_total", code="200")
-    assert _metric(daemon, "reconciler_rollout_transitions_total", status="Accepted") > 0
+    ) or metric(daemon, "reconciler_headend_requests_total", code="200")
+    assert metric(daemon, "reconciler_rollout_transitions_total", status="Accepted") > 0
 
 
 def test_the_gateway_gauges_count_what_the_report_counts(
@@ -489,15 +490,6 @@ def test_a_remote_repository_is_cloned_and_fetched_at_once_on_the_hook(
     assert http(daemon.url + "/healthz")[0] == 200
 
 
-def _metric(daemon: DaemonThread, name: str, **labels: str) -> float:
-    _, body = http(daemon.url + "/metrics")
-    for family in text_string_to_metric_families(body.decode()):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return float(sample.value)
-    return 0.0
-
-
 def test_a_missing_branch_is_reported_and_retried_until_it_is_back(
     start_daemon: StartDaemon, config_repo: Path
 ) -> None:
@@ -508,7 +500,7 @@ def test_a_missing_branch_is_reported_and_retried_until_it_is_back(
     daemon.call(lambda d: d.wake())
     wait_for(lambda: http(daemon.url + "/readyz")[0] == 503, what="/readyz to report the git error")
     assert any("git" in r for r in get_json(daemon.url + "/readyz")["reasons"])
-    assert _metric(daemon, "reconciler_git_errors_total") >= 1
+    assert metric(daemon, "reconciler_git_errors_total") >= 1
     git(config_repo, "branch", "-m", "renamed", "main")
     wait_for(
         lambda: http(daemon.url + "/readyz")[0] == 200, what="/readyz after the branch is back"

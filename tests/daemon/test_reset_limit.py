@@ -11,13 +11,21 @@ from typing import Any
 
 import jsonschema
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from reconciler.daemon import reports
 from reconciler.loading.repos import load_repo
 from reconciler.loading.sources import DirectorySource
 from reconciler.testing import SimulatorHandle
-from tests.daemon.conftest import GIT_USER, DaemonThread, get_json, git, http, settled, wait_for
+from tests.daemon.conftest import (
+    GIT_USER,
+    DaemonThread,
+    get_json,
+    git,
+    http,
+    metric,
+    settled,
+    wait_for,
+)
 
 StartDaemon = Callable[..., DaemonThread]
 PROFILE_LINE = re.compile(r"^\s*profile:.*\n", flags=re.M)
@@ -34,15 +42,6 @@ def drop_every_profile_line(repo: Path) -> str:
     git(repo, "add", "-A")
     git(repo, *GIT_USER, "commit", "-qm", "no profiles")
     return head(repo)
-
-
-def metric(daemon: DaemonThread, name: str) -> float:
-    _, body = http(daemon.url + "/metrics")
-    for family in text_string_to_metric_families(body.decode()):
-        for sample in family.samples:
-            if sample.name == name:
-                return float(sample.value)
-    return 0.0
 
 
 def expected_resets(report: dict[str, Any]) -> tuple[int, int]:
