@@ -33,6 +33,11 @@ nothing above a layer needs to know which library is underneath::
     ├── StoreError                       the state store cannot be opened or read, or is too new
     │   └── StoreLockedError             another process writes this state store (one writer per store)
     ├── InputError                       a command's input (store, inventory, head-end) cannot be read
+    ├── IdentitiesError                  the OCPP head-end's identities source cannot be read
+    ├── OcppError                        an OCPP exchange with a charge point failed
+    │   ├── ChargerGoneError             the charge point is not connected, or left mid-call
+    │   ├── ChargerTimeoutError          no answer within the call timeout
+    │   └── ChargerCallError             the charge point answered a CALLERROR; ``code``, ``description``
     └── EditError                        an edit of the config files refused; nothing was written
         ├── EditUsageError               the request itself is wrong (unknown profile, bad target file)
         ├── MembershipError              the membership rules refuse; ``gateway_ids`` lists the gateways
@@ -246,3 +251,28 @@ class InvalidSecretError(ReconcilerError):
 
 class NothingToRetry(ReconcilerError):
     """Retry Upload refused: the profile has no Declined or Mismatch member (nor one an abort left)."""
+
+
+class IdentitiesError(ReconcilerError):
+    """The OCPP head-end's known identities (``--repo`` or ``--identities``) cannot be read."""
+
+
+class OcppError(ReconcilerError):
+    """An OCPP exchange with a charge point failed."""
+
+
+class ChargerGoneError(OcppError):
+    """The charge point is not connected, or its connection closed while a call was outstanding."""
+
+
+class ChargerTimeoutError(OcppError):
+    """The charge point sent no answer within the call timeout."""
+
+
+class ChargerCallError(OcppError):
+    """The charge point answered a CALL with a CALLERROR."""
+
+    def __init__(self, code: str, description: str = "") -> None:
+        super().__init__(f"CALLERROR {code}" + (f": {description}" if description else ""))
+        self.code = code
+        self.description = description

@@ -26,6 +26,7 @@ COMMANDS = {
     "retry": "reconciler.cli.retry",
     "schema": "reconciler.cli.schema",
     "simulate": "reconciler.cli.simulate",
+    "ocpp": "reconciler.cli.ocpp",
     "status": "reconciler.cli.status",
     "search": "reconciler.cli.search",
     "profile": "reconciler.cli.profile",

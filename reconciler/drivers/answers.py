@@ -15,7 +15,15 @@ from types import TracebackType
 from typing import Any
 
 from reconciler import errors
-from reconciler.drivers.base import JOB_STATES, JobRequest, JobStatus, JobSubmission
+from reconciler.drivers.base import (
+    EVENT_KINDS,
+    JOB_STATES,
+    EventPage,
+    HeadendEvent,
+    JobRequest,
+    JobStatus,
+    JobSubmission,
+)
 
 
 class shape:
@@ -61,7 +69,19 @@ def job_status(item: dict[str, Any]) -> JobStatus:
         status=job_state(item["status"]),
         reason=item.get("reason"),
         rejected_parameters=dict(item.get("rejected_parameters") or {}),
+        applied_parameters=tuple(item.get("applied_parameters") or ()),
+        reboot_required=item.get("reboot_required") is True,
     )
+
+
+def event_page(answer: dict[str, Any]) -> EventPage:
+    events = tuple(
+        HeadendEvent(str(e["gateway_id"]), e["kind"], str(e["at"]))
+        for e in answer["events"]
+        if e["kind"] in EVENT_KINDS  # kinds of a later API version are skipped, not fatal
+    )
+    cursor = answer["next_cursor"]
+    return EventPage(events, None if cursor is None else str(cursor))
 
 
 def job_state(value: Any) -> Any:

@@ -26,6 +26,12 @@ MAX_BATCH = 500
 JobState = Literal["requested", "sent", "accepted", "declined"]
 JOB_STATES: tuple[JobState, ...] = ("requested", "sent", "accepted", "declined")
 
+RebootPolicy = Literal["never", "when_idle"]
+REBOOT_POLICIES: tuple[RebootPolicy, ...] = ("never", "when_idle")
+
+EventKind = Literal["connected", "disconnected", "booted", "firmware_changed"]
+EVENT_KINDS: tuple[EventKind, ...] = ("connected", "disconnected", "booted", "firmware_changed")
+
 
 @dataclass(frozen=True, slots=True)
 class JobRequest:
@@ -38,13 +44,18 @@ class JobRequest:
     gateway_id: str
     parameters: dict[str, Any]
     idempotency_key: str
+    reboot: RebootPolicy = "never"
+    """``when_idle``: the head-end may reset the device, outside a charging session, to apply values."""
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "gateway_id": self.gateway_id,
             "parameters": self.parameters,
             "idempotency_key": self.idempotency_key,
         }
+        if self.reboot != "never":  # the first API version knows no "reboot"; send it only when asked
+            body["reboot"] = self.reboot
+        return body
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +89,28 @@ class JobStatus:
     status: JobState
     reason: str | None = None
     rejected_parameters: dict[str, str] = field(default_factory=dict)
+    applied_parameters: tuple[str, ...] = ()
+    """Keys a declined job applied nonetheless (the device took part of it)."""
+    reboot_required: bool = False
+    """The device took values that take effect after its next reboot."""
+
+
+@dataclass(frozen=True, slots=True)
+class HeadendEvent:
+    """Something happened to a device: it connected, disconnected, booted or changed firmware."""
+
+    gateway_id: str
+    kind: EventKind
+    at: str
+    """RFC 3339."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    """One answer of the events long poll: the events after a cursor and the cursor to ask next."""
+
+    events: tuple[HeadendEvent, ...]
+    next_cursor: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +139,13 @@ class Driver(Protocol):
 
     async def job_status(self, job_ids: Sequence[str]) -> list[JobStatus]:
         """The status of each known job; ids the head-end does not know are left out."""
+        ...
+
+    async def events(self, after: str | None, wait_s: float) -> EventPage | None:
+        """Events after cursor ``after`` (``None``: from now), waiting up to ``wait_s`` for one.
+
+        ``None`` when the head-end has no events endpoint (it answered 404).
+        """
         ...
 
     async def aclose(self) -> None:

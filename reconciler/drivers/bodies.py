@@ -13,7 +13,7 @@ import base64
 import binascii
 from typing import Any
 
-from reconciler.drivers.base import MAX_BATCH
+from reconciler.drivers.base import MAX_BATCH, REBOOT_POLICIES
 from reconciler.errors import MalformedBodyError as Malformed
 
 __all__ = [
@@ -67,9 +67,14 @@ def id_list(data: Any, name: str) -> list[str]:
     return ids
 
 
+_JOB_FIELDS = {"gateway_id", "parameters", "idempotency_key"}
+
+
 def job_request(data: Any) -> JobEntry:
-    if not isinstance(data, dict) or set(data) != {"gateway_id", "parameters", "idempotency_key"}:
-        raise Malformed("a job request is {gateway_id, parameters, idempotency_key}")
+    if not isinstance(data, dict) or not _JOB_FIELDS <= set(data) <= _JOB_FIELDS | {"reboot"}:
+        raise Malformed("a job request is {gateway_id, parameters, idempotency_key[, reboot]}")
+    if data.get("reboot", "never") not in REBOOT_POLICIES:
+        raise Malformed("reboot: expected 'never' or 'when_idle'")
     gateway_id, parameters, key = data["gateway_id"], data["parameters"], data["idempotency_key"]
     if not isinstance(gateway_id, str) or not gateway_id:
         raise Malformed("gateway_id: expected a non-empty string")

@@ -47,6 +47,7 @@ from yarl import URL
 from reconciler import errors
 from reconciler.drivers import answers
 from reconciler.drivers.base import (
+    EventPage,
     JobRequest,
     JobStatus,
     JobSubmission,
@@ -66,6 +67,7 @@ ENDPOINTS = {
     "jobs": ("POST", "/api/v1/jobs"),
     "jobs:batch": ("POST", "/api/v1/jobs:batch"),
     "jobs:status": ("POST", "/api/v1/jobs:status"),
+    "events": ("GET", "/api/v1/events"),
 }
 
 
@@ -230,6 +232,20 @@ class HttpDriver:
         )
         with answers.shape("jobs:status"):
             return [answers.job_status(item) for answer in pages for item in answer["jobs"]]
+
+    async def events(self, after: str | None, wait_s: float) -> EventPage | None:
+        # One attempt: the caller polls in a loop and backs off.  The wait stays inside the
+        # request timeout, so a long poll is never mistaken for a head-end that hangs.
+        wait = max(0.0, min(wait_s, self.settings.timeout_s - 1.0))
+        params = {"wait": f"{wait:g}"}
+        if after is not None:
+            params["after"] = after
+        try:
+            answer = await self._once("events", None, params)
+        except errors.NotFoundError:
+            return None
+        with answers.shape("events"):
+            return answers.event_page(answer)
 
     # --- beyond the interface ----------------------------------------------------------------
 

@@ -39,6 +39,16 @@ class InventoryGateway:
     address: str = ""
     owner: str = ""
     stations: tuple[Station, ...] = ()
+    # Optional facts of devices that connect themselves (the OCPP head-end); None: not reported.
+    protocol: str | None = None
+    vendor: str | None = None
+    model: str | None = None
+    connected: bool | None = None
+    """Whether the device holds a connection to the head-end now."""
+    last_seen: str | None = None
+    """RFC 3339 time of the device's last message."""
+    busy: bool | None = None
+    """A charging session is active (a ``when_idle`` reboot waits for its end)."""
 
 
 INVENTORY_LIST = TypeAdapter(list[InventoryGateway])
