@@ -21,7 +21,7 @@ JSON schema (``format_version`` 1), stable for tools::
         {"id", "profile" (or null), "type", "firmware" (or null), "status" (or null),
          "reason", "station_ids": [...], "port_ids": [...], "provider", "address", "owner",
          "subsettings": {KEY: VALUE, secrets "(secret)"}, "labels": {KEY: VALUE},
-         "skipped": [...], "updated_at": "2024-05-01T12:00:00Z" or null,
+         "skipped": [...], "reboot_pending": [KEY, ...], "updated_at": "2024-05-01T12:00:00Z" or null,
          "declared": bool}     # false: only the store knows it (entry deleted, being reset)
       ],
       "notes": [str]                # what could not be known (no inventory, no store, ...)
@@ -122,6 +122,8 @@ def cells(m: Member, wide: bool, *, joiner: str = ", ") -> list[str]:
 
 def status_text(m: Member) -> str:
     text = m.status.value if m.status is not None else status_label(NO_STATUS)
+    if m.reboot_pending:
+        text += " (reboot pending)"
     return text if m.declared else f"{text} (entry removed)"
 
 

@@ -38,6 +38,12 @@ class Metrics:
             ["profile", "status"],
             registry=r,
         )
+        self.reboot_pending = Gauge(
+            "reconciler_reboot_pending_gateways",
+            "Gateways per profile with accepted values that take effect at their next boot.",
+            ["profile"],
+            registry=self.registry,
+        )
         self.last_commit_valid = Gauge(
             "reconciler_last_commit_valid",
             "1 when the newest commit on the branch is valid, 0 when it is held back.",
@@ -148,8 +154,10 @@ class Metrics:
     def set_gateways(self, counts: Iterable[ProfileCounts]) -> None:
         """Replace ``reconciler_gateways`` with these counts (label sets that vanished are removed)."""
         seen: set[tuple[str, str]] = set()
+        self.reboot_pending.clear()
         for group in counts:
             profile = group.profile or NO_PROFILE
+            self.reboot_pending.labels(profile=profile).set(group.reboot_pending)
             for status, count in group.statuses.items():
                 self.gateways.labels(profile=profile, status=status).set(count)
                 seen.add((profile, status))

@@ -42,6 +42,7 @@ from typing import Any
 
 from reconciler import errors
 from reconciler.daemon.context import Context
+from reconciler.daemon.events import EventFeed
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.readback import ReadBack
 from reconciler.daemon.retry import Retries
@@ -105,6 +106,7 @@ class Reconciler:
         )
         self.rollouts = Rollouts(self.context)
         self.readback = ReadBack(self.context, self.rollouts)
+        self.events = EventFeed(driver, self.readback, self.context.stopping)
         self.retries = Retries(self.context)
         self.loader = RepoLoader()
         self.wakeup = asyncio.Event()
@@ -139,6 +141,14 @@ class Reconciler:
 
     async def run(self) -> None:
         """Until stopped: wake, look at the head, start rollouts and read-backs."""
+        feed = asyncio.create_task(self.events.run(), name="events")
+        try:
+            await self._loop()
+        finally:
+            feed.cancel()
+            await asyncio.gather(feed, return_exceptions=True)
+
+    async def _loop(self) -> None:
         while not self.context.stopping.is_set():
             delay = self._until_due()
             try:

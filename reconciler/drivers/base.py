@@ -53,7 +53,9 @@ class JobRequest:
             "parameters": self.parameters,
             "idempotency_key": self.idempotency_key,
         }
-        if self.reboot != "never":  # the first API version knows no "reboot"; send it only when asked
+        if (
+            self.reboot != "never"
+        ):  # the first API version knows no "reboot"; send it only when asked
             body["reboot"] = self.reboot
         return body
 

@@ -391,5 +391,6 @@ def profile_skeleton(name: str, description: str | None, catalog: Catalog) -> st
         "# rollout:                  # optional; these are the defaults",
         "#   max_in_flight: 100      # gateways of this profile with an active job at once",
         "#   on_mismatch: report     # report | reapply",
+        "#   reboot: never           # never | when_idle: values that need a reboot",
     ]
     return "\n".join(lines) + "\n"

@@ -13,15 +13,16 @@ beside its one send loop.  Unit-tested with plain values in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from reconciler import errors
 from reconciler.drivers.base import JobStatus
 from reconciler.engine.settings import EngineSettings
+from reconciler.model.catalogs import Catalog
 from reconciler.model.files import RolloutPolicy
-from reconciler.model.state import Config, Status
+from reconciler.model.state import AppliedGateway, Status
 
 DEFAULT_POLICY = RolloutPolicy()
 
@@ -153,24 +154,55 @@ def declined_reason(reason: str | None, rejected: Mapping[str, str]) -> str:
     return text
 
 
-def next_status(current: Status, reported: JobStatus, target: Config) -> tuple[Step, ...]:
+def next_status(
+    state: AppliedGateway, reported: JobStatus, reboot_keys: Callable[[str], bool]
+) -> tuple[Step, ...]:
     """The transitions a job status from the head-end makes, in order (none: nothing new).
 
-    ``target`` becomes the accepted configuration.  Accepted or declined while
-    still Requested records Sent first: the head-end sent the job between two
-    polls, and Sent is a fact.
+    The state's ``target`` becomes the accepted configuration.  Accepted or
+    declined while still Requested records Sent first: the head-end sent the job
+    between two polls, and Sent is a fact.  A declined job that the device
+    applied in part (``applied_parameters``) keeps those keys as accepted, so a
+    retry sends only the rest.  With ``reboot_required``, the keys sent that
+    take effect after a reboot (``reboot_keys``; all sent keys when the catalog
+    names none) are "reboot pending" until the device boots.
     """
+    current = state.status
     if reported.status == "sent":
         return ((Status.SENT, {}),) if current is Status.REQUESTED else ()
     final: Step
+    pending = _pending(state, reported, reboot_keys)
     if reported.status == "accepted":
-        final = (Status.ACCEPTED, {"accepted": target, "send": {}, "reason": "", "mismatch": {}})
+        fields = {"accepted": state.target, "send": {}, "reason": "", "mismatch": {}}
+        final = (Status.ACCEPTED, fields | {"reboot_pending": pending})
     elif reported.status == "declined":
         reason = declined_reason(reported.reason, reported.rejected_parameters)
-        final = (Status.DECLINED, {"reason": reason})
+        fields = {"reason": reason}
+        applied = {k: state.target[k] for k in reported.applied_parameters if k in state.target}
+        if applied:
+            fields |= {"accepted": {**state.accepted, **applied}, "reboot_pending": pending}
+        final = (Status.DECLINED, fields)
     else:
         return ()
     return ((Status.SENT, {}), final) if current is Status.REQUESTED else (final,)
+
+
+def reboots(catalog: Catalog, gateway_type: str, key: str) -> bool:
+    """Whether the catalog says ``key`` of ``gateway_type`` takes effect after a reboot."""
+    spec = catalog.spec(gateway_type, key)
+    return spec is not None and spec.reboot
+
+
+def _pending(
+    state: AppliedGateway, reported: JobStatus, reboot_keys: Callable[[str], bool]
+) -> tuple[str, ...]:
+    if not reported.reboot_required:
+        return state.reboot_pending
+    sent = [
+        k for k in state.send if reported.status == "accepted" or k in reported.applied_parameters
+    ]
+    marked = [k for k in sent if reboot_keys(k)]
+    return tuple(sorted(set(state.reboot_pending) | set(marked or sent)))
 
 
 # --- giving up --------------------------------------------------------------------------------

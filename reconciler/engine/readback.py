@@ -79,9 +79,11 @@ def compare(
     """Accepted (or Mismatch) states against live configurations: ``(changed, mismatched)``.
 
     ``changed`` are the states to write: newly in Mismatch (or with other
-    differing keys), and Mismatch members whose live values returned to the
-    accepted ones (Accepted again).  ``mismatched`` are the ids that differ
-    now.  Gateways without a live configuration are left alone.
+    differing keys), Mismatch members whose live values returned to the
+    accepted ones (Accepted again), and members whose "reboot pending" keys now
+    read back as accepted (no longer pending).  A pending key that still differs
+    is no Mismatch: the device has not booted since.  ``mismatched`` are the ids
+    that differ now.  Gateways without a live configuration are left alone.
     """
     changed: list[AppliedGateway] = []
     mismatched: list[str] = []
@@ -97,23 +99,27 @@ def compare(
             # Firmware that is no version has the keys without a firmware range only.
             syntax = types.for_firmware(version) if version else types.unrestricted()
         drift = differences(state.accepted, config.parameters, syntax)
+        before = state
+        if state.reboot_pending:
+            waiting = tuple(k for k in state.reboot_pending if k in drift)
+            drift = {k: v for k, v in drift.items() if k not in waiting}
+            if waiting != state.reboot_pending:
+                state = replace(state, reboot_pending=waiting, updated_at=now)
         if drift:
             mismatched.append(state.gateway_id)
             if state.status is not Status.MISMATCH or dict(state.mismatch) != drift:
                 keys = ", ".join(sorted(drift))
-                changed.append(
-                    replace(
-                        state,
-                        status=Status.MISMATCH,
-                        mismatch=drift,
-                        updated_at=now,
-                        reason=f"live configuration differs: {keys}",
-                    )
+                state = replace(
+                    state,
+                    status=Status.MISMATCH,
+                    mismatch=drift,
+                    updated_at=now,
+                    reason=f"live configuration differs: {keys}",
                 )
         elif state.status is Status.MISMATCH:
-            changed.append(
-                replace(state, status=Status.ACCEPTED, mismatch={}, reason="", updated_at=now)
-            )
+            state = replace(state, status=Status.ACCEPTED, mismatch={}, reason="", updated_at=now)
+        if state is not before:
+            changed.append(state)
     return changed, mismatched
 
 

@@ -219,7 +219,8 @@ class Runner:
             key = job.state.job_key or jobs.idempotency_key(
                 job.group.rollout_id, job.state.gateway_id, job.state.send
             )
-            requests.append((job, JobRequest(job.state.gateway_id, parameters, key)))
+            request = JobRequest(job.state.gateway_id, parameters, key, job.group.policy.reboot)
+            requests.append((job, request))
         chunks = [requests[i : i + MAX_BATCH] for i in range(0, len(requests), MAX_BATCH)]
         results = await asyncio.gather(
             *(self.wiring.driver.submit_jobs([r for _, r in chunk]) for chunk in chunks),
@@ -292,7 +293,8 @@ class Runner:
                     continue  # not ours (a head-end that lost its jobs may reuse their ids)
                 reported.add(status.job_id)
                 job.seen_at = now
-                steps = decisions.next_status(job.state.status, status, job.state.target)
+                reboots = partial(decisions.reboots, self.wiring.catalog, job.state.type)
+                steps = decisions.next_status(job.state, status, reboots)
                 for new, fields in steps:
                     updates.append(self._set(job, new, **fields))
                     self.watch.moved_at = now

@@ -27,6 +27,8 @@ class ProfileCounts:
     members: int
     statuses: Mapping[str, int]
     """Every key of :data:`STATUS_KEYS`, zero included."""
+    reboot_pending: int = 0
+    """Members with keys that take effect at the device's next boot."""
 
 
 def count_statuses(rows: Iterable[Member]) -> dict[str, int]:
@@ -45,4 +47,12 @@ def count_by_profile(
     order = sorted((name for name in groups if name is not None), key=str) + (
         [None] if None in groups else []
     )
-    return [ProfileCounts(name, len(groups[name]), count_statuses(groups[name])) for name in order]
+    return [
+        ProfileCounts(
+            name,
+            len(groups[name]),
+            count_statuses(groups[name]),
+            sum(1 for m in groups[name] if m.reboot_pending),
+        )
+        for name in order
+    ]

@@ -51,6 +51,8 @@ class Member:
     """Flat ``Key -> value``; secrets are :data:`SECRET_SHOWN`."""
     labels: Mapping[str, str] = field(default_factory=dict)
     skipped: tuple[str, ...] = ()
+    reboot_pending: tuple[str, ...] = ()
+    """Accepted keys that take effect at the device's next boot ("reboot pending")."""
     updated_at: float | None = None
     """When the store last changed its state (seconds since the epoch)."""
     declared: bool = True
@@ -130,6 +132,7 @@ def _member(
         },
         labels=dict(entry.labels) if entry else {},
         skipped=tuple(state.skipped) if state else (),
+        reboot_pending=tuple(state.reboot_pending) if state else (),
         updated_at=(state.updated_at or None) if state else None,
         declared=entry is not None,
     )
@@ -177,6 +180,7 @@ def member_json(m: Member) -> dict[str, Any]:
         "subsettings": {key: _json_value(value) for key, value in m.subsettings.items()},
         "labels": dict(m.labels),
         "skipped": list(m.skipped),
+        "reboot_pending": list(m.reboot_pending),
         "updated_at": utc_text(m.updated_at),
         "declared": m.declared,
     }
@@ -199,6 +203,7 @@ def member_from_json(data: Mapping[str, Any]) -> Member:
         subsettings=dict(data["subsettings"]),
         labels=dict(data["labels"]),
         skipped=tuple(data["skipped"]),
+        reboot_pending=tuple(data.get("reboot_pending", ())),
         updated_at=utc_seconds(data["updated_at"]),
         declared=data["declared"],
     )

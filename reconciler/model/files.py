@@ -61,6 +61,12 @@ class RolloutPolicy(_Strict):
         default="report",
         description="report: set Mismatch only; reapply: push the accepted values again.",
     )
+    reboot: Literal["never", "when_idle"] = Field(
+        default="never",
+        description="Values that take effect after a reboot: never reboot for them (they wait for "
+        "the device's next boot), or when_idle: let the head-end reboot the device when no "
+        "charging session is active.",
+    )
     manage: Literal["declared", "all"] = Field(
         default="declared",
         description="declared: manage the keys the profile or a member's subsettings set; "

@@ -65,3 +65,6 @@ class AppliedGateway:
     """The rollout the current job belongs to (its abort state stops a resume)."""
     send: Config = field(default_factory=dict)
     """What the current job sends: the keys that differ, and resets to firmware defaults."""
+    reboot_pending: tuple[str, ...] = ()
+    """Accepted keys that take effect at the device's next boot ("reboot pending"); read-back
+    does not count them as Mismatch before that boot."""

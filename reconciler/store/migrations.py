@@ -75,6 +75,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE configs (hash TEXT PRIMARY KEY, text TEXT NOT NULL);
     """,
+    # 5: keys accepted with "reboot required" that wait for the device's next boot
+    """
+    ALTER TABLE gateways ADD COLUMN reboot_pending TEXT NOT NULL DEFAULT '[]';
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -41,7 +41,7 @@ __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteStore", "StoreError"]
 
 _COLUMNS = (
     "gateway_id, type, firmware, profile, status, accepted, target, reason, job_id, attempts, "
-    "commit_sha, updated_at, mismatch, skipped, job_key, rollout_id, send"
+    "commit_sha, updated_at, mismatch, skipped, job_key, rollout_id, send, reboot_pending"
 )
 
 
@@ -206,6 +206,7 @@ class SQLiteStore:
             job_key,
             rollout_id,
             send,
+            reboot_pending,
         ) = row
         return AppliedGateway(
             gateway_id=gateway_id,
@@ -225,6 +226,7 @@ class SQLiteStore:
             job_key=job_key,
             rollout_id=rollout_id,
             send=self._parse(send),
+            reboot_pending=tuple(self._parse(reboot_pending)),
         )
 
     def applied(self) -> dict[str, AppliedGateway]:
@@ -272,13 +274,14 @@ class SQLiteStore:
                     s.job_key,
                     s.rollout_id if rollout_id is None else rollout_id,
                     self._ref(s.send, new),
+                    self._text(s.reboot_pending),
                 )
                 for s in states
             ]
             # The configurations first, in the same transaction: a row never points at nothing.
             db.executemany("INSERT OR IGNORE INTO configs (hash, text) VALUES (?, ?)", new.items())
             db.executemany(
-                f"INSERT OR REPLACE INTO gateways ({_COLUMNS}) VALUES ({','.join('?' * 17)})", rows
+                f"INSERT OR REPLACE INTO gateways ({_COLUMNS}) VALUES ({','.join('?' * 18)})", rows
             )
             db.executemany(
                 "INSERT INTO transitions (gateway_id, status, at, reason, rollout_id) VALUES (?, ?, ?, ?, ?)",

@@ -297,6 +297,7 @@ def test_json_follows_the_documented_schema(store: Path) -> None:
         "subsettings": {"MaxChargingCurrent": 16, "LightIntensity": 40},
         "labels": {"city": "dortmund", "site": "dortmund-hbf", "level": "-1"},
         "skipped": [],
+        "reboot_pending": [],
         "updated_at": "2024-05-01T12:00:00Z",
         "declared": True,
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from reconciler.engine import decisions
 from reconciler.engine.decisions import DEFAULT_POLICY, policy_for
 from reconciler.engine.settings import EngineSettings
 from reconciler.model.files import AbortPolicy, RolloutPolicy
-from reconciler.model.state import Status
+from reconciler.model.state import AppliedGateway, Status
 
 
 @dataclass
@@ -121,21 +122,38 @@ def reported(status: str, **extra: object) -> JobStatus:
     return JobStatus("job-1", "LSX-000000", status, **extra)  # type: ignore[arg-type]
 
 
+def at(status: Status, **fields: Any) -> AppliedGateway:
+    base: dict[str, Any] = {"target": TARGET, "send": TARGET}
+    return AppliedGateway("LSX-000000", "LSX", "2.0.0", "p", status, **(base | fields))
+
+
+def no_reboot(key: str) -> bool:
+    return False
+
+
 def test_sent_moves_requested_to_sent_once() -> None:
-    assert decisions.next_status(Status.REQUESTED, reported("sent"), TARGET) == ((Status.SENT, {}),)
-    assert decisions.next_status(Status.SENT, reported("sent"), TARGET) == ()
-    assert decisions.next_status(Status.REQUESTED, reported("requested"), TARGET) == ()
+    assert decisions.next_status(at(Status.REQUESTED), reported("sent"), no_reboot) == (
+        (Status.SENT, {}),
+    )
+    assert decisions.next_status(at(Status.SENT), reported("sent"), no_reboot) == ()
+    assert decisions.next_status(at(Status.REQUESTED), reported("requested"), no_reboot) == ()
 
 
 def test_accepted_takes_the_target_as_the_accepted_configuration() -> None:
-    ((status, fields),) = decisions.next_status(Status.SENT, reported("accepted"), TARGET)
+    ((status, fields),) = decisions.next_status(at(Status.SENT), reported("accepted"), no_reboot)
     assert status is Status.ACCEPTED
-    assert fields == {"accepted": TARGET, "send": {}, "reason": "", "mismatch": {}}
+    assert fields == {
+        "accepted": TARGET,
+        "send": {},
+        "reason": "",
+        "mismatch": {},
+        "reboot_pending": (),
+    }
 
 
 @pytest.mark.parametrize("answer", ["accepted", "declined"])
 def test_an_answer_seen_while_still_requested_records_sent_first(answer: str) -> None:
-    steps = decisions.next_status(Status.REQUESTED, reported(answer), TARGET)
+    steps = decisions.next_status(at(Status.REQUESTED), reported(answer), no_reboot)
     assert [status for status, _ in steps] == [Status.SENT, Status(answer.capitalize())]
 
 
@@ -145,12 +163,45 @@ def test_a_decline_keeps_the_reason_and_every_rejected_parameter() -> None:
         reason="gateway refused",
         rejected_parameters={"Zeta": "out of bounds", "ApnName": "not in LSX 2.0.0 syntax"},
     )
-    ((status, fields),) = decisions.next_status(Status.SENT, answer, TARGET)
+    ((status, fields),) = decisions.next_status(at(Status.SENT), answer, no_reboot)
     assert status is Status.DECLINED
     assert fields["reason"] == (
         "gateway refused; rejected: ApnName: not in LSX 2.0.0 syntax, Zeta: out of bounds"
     )
+    assert "accepted" not in fields  # nothing applied: the accepted configuration stays
     assert decisions.declined_reason(None, {}) == "declined"
+
+
+def test_a_job_applied_in_part_keeps_the_applied_keys_as_accepted() -> None:
+    target = {"HeartbeatInterval": 600, "ConnectionTimeOut": 90, "Bogus": "x"}
+    state = at(Status.SENT, target=target, send=target, accepted={"HeartbeatInterval": 900})
+    answer = reported(
+        "declined",
+        reason="Bogus: not supported",
+        rejected_parameters={"Bogus": "not supported"},
+        applied_parameters=("HeartbeatInterval", "ConnectionTimeOut"),
+    )
+    ((status, fields),) = decisions.next_status(state, answer, no_reboot)
+    assert status is Status.DECLINED
+    assert fields["accepted"] == {"HeartbeatInterval": 600, "ConnectionTimeOut": 90}
+
+
+def test_reboot_required_marks_the_keys_that_need_a_reboot_pending() -> None:
+    target = {"HeartbeatInterval": 600, "NetworkConfigurationPriority": "1,0"}
+    state = at(Status.SENT, target=target, send=target)
+    answer = reported("accepted", reboot_required=True)
+    ((status, fields),) = decisions.next_status(
+        state, answer, lambda key: key == "NetworkConfigurationPriority"
+    )
+    assert status is Status.ACCEPTED
+    assert fields["reboot_pending"] == ("NetworkConfigurationPriority",)
+    # The catalog names no reboot key: every key sent is pending.
+    ((_, fields),) = decisions.next_status(state, answer, no_reboot)
+    assert fields["reboot_pending"] == ("HeartbeatInterval", "NetworkConfigurationPriority")
+    # Without the flag, keys still pending from an earlier job stay pending.
+    earlier = at(Status.SENT, target=target, send={}, reboot_pending=("X",))
+    ((_, fields),) = decisions.next_status(earlier, reported("accepted"), no_reboot)
+    assert fields["reboot_pending"] == ("X",)
 
 
 # --- giving up -----------------------------------------------------------------------------------
