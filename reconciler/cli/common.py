@@ -49,6 +49,14 @@ STATUS_ORDER = (
 )
 
 
+def listen_address(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8080``; an empty host is 127.0.0.1) as a pair; a usage error otherwise."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise click.BadParameter(f"expected HOST:PORT, got '{value}'")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
 def fail(message: str) -> NoReturn:
     """Print a one-line error for the user and exit 1."""
     click.echo(f"reconciler: {message}", err=True)

@@ -1,4 +1,4 @@
-"""``reconciler demo``: simulator, a git repo seeded from the shipped example, the daemon, a change.
+"""``reconciler demo [--ocpp]``: head-end, a git repo seeded from the shipped example, the daemon, a change.
 
 Thin over :func:`reconciler.daemon.demo.run`.  Runs until Ctrl-C, or with
 ``--once`` exits after the committed change is rolled out (0: every member
@@ -22,6 +22,11 @@ def _say(line: str) -> None:
 @click.command("demo")
 @click.option("--once", is_flag=True, help="Stop after the committed change is rolled out.")
 @click.option(
+    "--ocpp",
+    is_flag=True,
+    help="OCPP instead: the OCPP head-end and simulated OCPP 1.6 and 2.0.1 charge points.",
+)
+@click.option(
     "--port",
     type=click.IntRange(0, 65535),
     default=9108,
@@ -36,7 +41,7 @@ def _say(line: str) -> None:
     default="text",
     show_default=True,
 )
-def command(once: bool, port: int, log_format: str) -> None:
+def command(once: bool, ocpp: bool, port: int, log_format: str) -> None:
     """Show the whole GitOps loop on the shipped example, in a temporary directory."""
     from reconciler.daemon import demo, logs
 
@@ -44,7 +49,7 @@ def command(once: bool, port: int, log_format: str) -> None:
     code = 130
     with contextlib.suppress(KeyboardInterrupt):
         try:
-            code = asyncio.run(demo.run(once=once, port=port, say=_say))
+            code = asyncio.run(demo.run(once=once, port=port, say=_say, ocpp=ocpp))
         except OSError as exc:
             click.echo(f"reconciler: {exc} (try --port 0 for a free port)", err=True)
             code = 1

@@ -19,14 +19,8 @@ from typing import Any
 
 import click
 
+from reconciler.cli.common import listen_address
 from reconciler.headends.simulator import DEV_TOKEN, Simulator, SimulatorOptions, serving
-
-
-def _listen(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise click.BadParameter(f"expected HOST:PORT, got '{value}'")
-    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 def _rate(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -96,7 +90,7 @@ def _rate(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 )
 def command(listen: str, token: str | None, **options: Any) -> None:
     """Serve the head-end API over a simulated fleet, with injectable faults."""
-    host, port = _listen(listen)
+    host, port = listen_address(listen)
     token = token or os.environ.get("RECONCILER_HEADEND_TOKEN") or DEV_TOKEN
     simulator = Simulator(SimulatorOptions(token=token, **options))
     asyncio.run(_serve(simulator, host, port))

@@ -9,6 +9,13 @@ rollout it commits a profile change (fleet-depot's HeartbeatInterval) and
 prints the status counts as they move, where the report is and the metrics
 URL; then it runs until Ctrl-C, or with ``once`` stops after the change is
 rolled out.
+
+With ``ocpp`` the repository holds the example's OCPP site only (the
+ocpp-depot profile, the Hagen charge points of both protocols), the head-end
+is the OCPP head-end (:mod:`reconciler.headends.ocpp.server`, its known
+identities read from the repository) and the gateways are simulated OCPP
+charge points (:mod:`reconciler.headends.ocpp.simfleet`) connected to it over
+WebSocket; the change committed is ocpp-depot's.
 """
 
 from __future__ import annotations
@@ -21,18 +28,24 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from reconciler.daemon.running import Daemon
 from reconciler.daemon.settings import DaemonSettings
 from reconciler.drivers.settings import HeadendSettings
+from reconciler.headends.ocpp import server as ocpp_server
+from reconciler.headends.ocpp.simfleet import Fleet, FleetOptions
 from reconciler.headends.simulator import Simulator, SimulatorOptions, serving
 from reconciler.loading.secrets import SecretResolver
 from reconciler.members.rows import NO_STATUS
 from reconciler.model.state import Status
 
 CHANGED_PROFILE = "fleet-depot"
+OCPP_PROFILE = "ocpp-depot"
+OCPP_FILES = ("profiles.d/ocpp-depot.yaml", "gateways.d/ocpp-hagen.yaml")
+"""The example's OCPP site: what ``demo --ocpp`` seeds its repository with."""
 TOKEN = "demo-token"
 _SECRET = re.compile(r"\{\s*secret:\s*([A-Za-z0-9_.-]+)\s*\}")
 _GIT = ["-c", "user.name=Reconciler Demo", "-c", "user.email=demo@example.invalid"]
@@ -43,12 +56,18 @@ def examples() -> Path:
     return Path(str(importlib.resources.files("reconciler") / "examples"))
 
 
-def seed(root: Path) -> str:
-    """A git repository at ``root`` holding the example's profiles.d and gateways.d; returns HEAD."""
+def seed(root: Path, *, ocpp: bool = False) -> str:
+    """A git repository at ``root`` holding the example's profiles.d and gateways.d (with
+    ``ocpp``: its OCPP site only); returns HEAD."""
     source = examples()
     root.mkdir(parents=True)
-    for folder in ("profiles.d", "gateways.d"):
-        shutil.copytree(source / folder, root / folder)
+    if ocpp:
+        for name in OCPP_FILES:
+            (root / name).parent.mkdir(exist_ok=True)
+            shutil.copyfile(source / name, root / name)
+    else:
+        for folder in ("profiles.d", "gateways.d"):
+            shutil.copytree(source / folder, root / folder)
     _git(root, "init", "-q", "-b", "main")
     _git(root, "add", "-A")
     _git(root, *_GIT, "commit", "-qm", "Seed from the shipped example")
@@ -85,20 +104,66 @@ def change_profile(root: Path, name: str = CHANGED_PROFILE) -> tuple[int, int]:
     return old, new
 
 
+@asynccontextmanager
+async def _lg2wan(repo: Path, say: Callable[[str], None]) -> AsyncIterator[str]:
+    """The LG2WAN head-end simulator serving the repository's gateways; yields its URL."""
+    simulator = Simulator(SimulatorOptions(gateways_repo=repo, token=TOKEN, seed=1))
+    async with serving(simulator) as headend_url:
+        say(f"head-end simulator: {headend_url} ({len(simulator.fleet.gateways)} gateways)")
+        yield headend_url
+
+
+@asynccontextmanager
+async def _ocpp(repo: Path, base: Path, say: Callable[[str], None]) -> AsyncIterator[str]:
+    """The OCPP head-end, and the repository's charge points simulated and connected; yields
+    the head-end API's URL."""
+    options = ocpp_server.HeadendOptions(
+        state=base / "headend" / "headend.db", token=TOKEN, repo=repo
+    )
+    options.state.parent.mkdir(parents=True, exist_ok=True)
+    async with ocpp_server.serving(options) as running:
+        fleet = Fleet(FleetOptions(connect=running.ocpp_url.rstrip("/"), ids_from=repo))
+        fleet.start()
+        try:
+            protocols = sorted({c.protocol for c in fleet.chargers.values()})
+            say(
+                f"OCPP head-end: charge points connect to {running.ocpp_url}ID, "
+                f"its head-end API is {running.api_url}"
+            )
+            deadline = time.monotonic() + 60
+            while fleet.status()["booted"] < len(fleet.chargers):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the simulated charge points did not all connect in 60 s")
+                await asyncio.sleep(0.1)
+            say(
+                f"simulated charge points: {len(fleet.chargers)} connected over WebSocket "
+                f"({', '.join(protocols)})"
+            )
+            yield running.api_url
+        finally:
+            await fleet.stop()
+
+
 async def run(
-    *, once: bool, port: int = 9108, workdir: Path | None = None, say: Callable[[str], None] = print
+    *,
+    once: bool,
+    port: int = 9108,
+    workdir: Path | None = None,
+    say: Callable[[str], None] = print,
+    ocpp: bool = False,
 ) -> int:
     """Run the demo; returns the exit code (0: the change was rolled out and every member Accepted)."""
+    profile = OCPP_PROFILE if ocpp else CHANGED_PROFILE
     with tempfile.TemporaryDirectory(prefix="reconciler-demo-") as tmp:
         base = workdir or Path(tmp)
         repo = base / "config"
-        head = seed(repo)
+        head = seed(repo, ocpp=ocpp)
         names = demo_secrets(repo, base / "secrets")
         say(f"config repository: {repo} (seeded from the shipped example, commit {head[:12]})")
-        say(f"demo secrets for {', '.join(names)} in {base / 'secrets'}")
-        simulator = Simulator(SimulatorOptions(gateways_repo=repo, token=TOKEN, seed=1))
-        async with serving(simulator) as headend_url:
-            say(f"head-end simulator: {headend_url} ({len(simulator.fleet.gateways)} gateways)")
+        if names:
+            say(f"demo secrets for {', '.join(names)} in {base / 'secrets'}")
+        headend = _ocpp(repo, base, say) if ocpp else _lg2wan(repo, say)
+        async with headend as headend_url:
             settings = DaemonSettings(
                 repo=str(repo),
                 branch="main",
@@ -118,17 +183,11 @@ async def run(
                 say(f"daemon: report {settings.report_dir / 'report.html'} (also {daemon.url}/)")
                 say(f"        metrics {daemon.url}/metrics, status {daemon.url}/api/v1/status")
                 await _until_applied(daemon, head, say)
-                old, new = change_profile(repo)
-                _git(
-                    repo,
-                    *_GIT,
-                    "commit",
-                    "-qam",
-                    f"{CHANGED_PROFILE}: HeartbeatInterval {old} -> {new}",
-                )
+                old, new = change_profile(repo, profile)
+                _git(repo, *_GIT, "commit", "-qam", f"{profile}: HeartbeatInterval {old} -> {new}")
                 change = _git(repo, "rev-parse", "HEAD")
                 say(
-                    f"committed {change[:12]}: {CHANGED_PROFILE} HeartbeatInterval {old} -> {new} s; "
+                    f"committed {change[:12]}: {profile} HeartbeatInterval {old} -> {new} s; "
                     "watching the rollout"
                 )
                 ok = await _until_applied(daemon, change, say)

@@ -127,9 +127,11 @@ def test_kill_9_mid_rollout_and_restart_keep_every_status_and_finish_the_rollout
         )
 
 
-def test_the_demo_rolls_out_a_change_and_exits_0_with_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ocpp", [False, True], ids=["lg2wan", "ocpp"])
+def test_the_demo_rolls_out_a_change_and_exits_0_with_once(tmp_path: Path, ocpp: bool) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "reconciler", "demo", "--once", "--port", "0"],
+        [sys.executable, "-m", "reconciler", "demo", "--once", "--port", "0"]
+        + (["--ocpp"] if ocpp else []),
         capture_output=True,
         text=True,
         timeout=90,
@@ -138,6 +140,11 @@ def test_the_demo_rolls_out_a_change_and_exits_0_with_once(tmp_path: Path) -> No
     assert done.returncode == 0, done.stdout + done.stderr
     assert "committed" in done.stdout and "/metrics" in done.stdout
     assert "the change is rolled out" in done.stdout
+    if ocpp:
+        assert "simulated charge points: 6 connected over WebSocket (ocpp1.6, ocpp2.0.1)" in (
+            done.stdout
+        )
+        assert "ocpp-depot HeartbeatInterval 600 -> 540" in done.stdout
 
 
 @pytest.mark.parametrize("folder", ["profiles.d", "gateways.d"])

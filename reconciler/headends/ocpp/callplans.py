@@ -38,7 +38,9 @@ DEFAULT_ITEMS_PER_MESSAGE = 8
 """SetVariables entries per call when the charger does not say (DeviceDataCtrlr.ItemsPerMessage)."""
 DEFAULT_BYTES_PER_MESSAGE = 4096
 """Bytes per SetVariables call when the charger does not say (DeviceDataCtrlr.BytesPerMessage)."""
-_CALL_OVERHEAD = len('[2,"00000000-0000-0000-0000-000000000000","SetVariables",{"setVariableData":[]}]')
+_CALL_OVERHEAD = len(
+    '[2,"00000000-0000-0000-0000-000000000000","SetVariables",{"setVariableData":[]}]'
+)
 
 
 def verdict(status: str) -> tuple[Verdict, str]:
@@ -170,3 +172,106 @@ class JobTally:
         if self.applied:
             result["applied_parameters"] = sorted(self.applied)
         return result
+
+
+# --- answers and read-back (pure; used by the head-end's calls module) ------------------------
+
+_GET_OVERHEAD = len('[2,"h0000000000","GetVariables",{"getVariableData":[]}]')
+
+
+def get_batches(
+    keys: Sequence[str],
+    syntax: Mapping[str, ParameterSpec],
+    *,
+    items_per_message: int | None = None,
+    bytes_per_message: int | None = None,
+) -> list[list[tuple[str, dict[str, Any]]]]:
+    """GetVariables batches: lists of ``(key, GetVariableData)`` within the charger's limits."""
+    items = max(1, items_per_message or DEFAULT_ITEMS_PER_MESSAGE)
+    limit = max(1, bytes_per_message or DEFAULT_BYTES_PER_MESSAGE)
+    batches: list[list[tuple[str, dict[str, Any]]]] = []
+    current: list[tuple[str, dict[str, Any]]] = []
+    size = _GET_OVERHEAD
+    for key in keys:
+        entry = get_variable_data(key, syntax.get(key))
+        entry_size = len(json.dumps(entry, separators=(",", ":"))) + 1
+        if current and (len(current) >= items or size + entry_size > limit):
+            batches.append(current)
+            current, size = [], _GET_OVERHEAD
+        current.append((key, entry))
+        size += entry_size
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _address_of(entry: Any) -> tuple[str, str, str | None] | None:
+    """(component, variable, instance) of a result entry, or ``None`` when malformed."""
+    if not isinstance(entry, dict):
+        return None
+    component, variable = entry.get("component"), entry.get("variable")
+    if not isinstance(component, dict) or not isinstance(variable, dict):
+        return None
+    name, var = component.get("name"), variable.get("name")
+    instance = variable.get("instance")
+    if not isinstance(name, str) or not isinstance(var, str):
+        return None
+    return name, var, instance if isinstance(instance, str) else None
+
+
+def _by_address(
+    batch: Sequence[tuple[str, dict[str, Any]]],
+) -> dict[tuple[str, str, str | None], str]:
+    found = {}
+    for key, entry in batch:
+        address_ = _address_of(entry)
+        if address_ is not None:
+            found[address_] = key
+    return found
+
+
+def v201_set_results(batch: Sequence[tuple[str, dict[str, Any]]], answer: Any) -> dict[str, str]:
+    """A SetVariables answer as ``{key: attributeStatus}`` for the keys of ``batch`` it answers."""
+    wanted = _by_address(batch)
+    results = answer.get("setVariableResult") if isinstance(answer, dict) else None
+    statuses: dict[str, str] = {}
+    for result in results if isinstance(results, list) else ():
+        key = wanted.get(_address_of(result) or ("", "", None))
+        status = result.get("attributeStatus")
+        if key is not None and isinstance(status, str):
+            statuses[key] = status[:64]
+    return statuses
+
+
+def v201_get_values(batch: Sequence[tuple[str, dict[str, Any]]], answer: Any) -> dict[str, str]:
+    """A GetVariables answer as ``{key: value}`` for the keys answered ``Accepted`` with a value."""
+    wanted = _by_address(batch)
+    results = answer.get("getVariableResult") if isinstance(answer, dict) else None
+    values: dict[str, str] = {}
+    for result in results if isinstance(results, list) else ():
+        key = wanted.get(_address_of(result) or ("", "", None))
+        value = result.get("attributeValue")
+        accepted = result.get("attributeStatus") == "Accepted"
+        if key is not None and accepted and isinstance(value, str):
+            values[key] = value
+    return values
+
+
+def v16_values(keys: Sequence[str], answer: Any) -> dict[str, str]:
+    """A GetConfiguration answer as ``{key: value}`` for the asked keys it reports with a value."""
+    asked = set(keys)
+    entries = answer.get("configurationKey") if isinstance(answer, dict) else None
+    values: dict[str, str] = {}
+    for entry in entries if isinstance(entries, list) else ():
+        if not isinstance(entry, dict):
+            continue
+        key, value = entry.get("key"), entry.get("value")
+        if isinstance(key, str) and key in asked and isinstance(value, str):
+            values[key] = value
+    return values
+
+
+def status_of(answer: Any) -> str | None:
+    """The ``status`` of a ChangeConfiguration or Reset answer, if it is a string."""
+    status = answer.get("status") if isinstance(answer, dict) else None
+    return status[:64] if isinstance(status, str) else None

@@ -1,0 +1,182 @@
+"""``reconciler ocpp serve``: the OCPP head-end (charge points southbound, the head-end API northbound).
+
+Thin: turns options into :class:`~reconciler.headends.ocpp.server.HeadendOptions`
+and runs :func:`~reconciler.headends.ocpp.server.serving` until SIGINT or
+SIGTERM; SIGHUP re-reads the identities source.  Every option also reads
+``RECONCILER_<OPTION>`` (``RECONCILER_LISTEN_OCPP``, ``RECONCILER_STATE``, ...);
+the token defaults to RECONCILER_HEADEND_TOKEN, then to ``dev-token``.  On
+start it prints one line per listener (``ocpp ws://HOST:PORT/ocpp/`` and
+``api http://HOST:PORT``), so that a script can read the URLs when a port
+was 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from reconciler.cli.common import listen_address
+from reconciler.errors import IdentitiesError, StoreError
+
+
+def _path(**kwargs: Any) -> Any:
+    return click.Path(path_type=Path, **kwargs)
+
+
+@click.command("serve")
+@click.option(
+    "--listen-ocpp",
+    default="127.0.0.1:9000",
+    show_default=True,
+    envvar="RECONCILER_LISTEN_OCPP",
+    help="HOST:PORT for the charge points' WebSocket (ws[s]://HOST:PORT/ocpp/{id}); port 0: a free one.",
+)
+@click.option(
+    "--listen",
+    default="127.0.0.1:8080",
+    show_default=True,
+    envvar="RECONCILER_LISTEN",
+    help="HOST:PORT for the head-end API (plain HTTP); port 0: a free one.",
+)
+@click.option(
+    "--state",
+    type=_path(dir_okay=False),
+    required=True,
+    envvar="RECONCILER_STATE",
+    help="SQLite state file (its key file STATE.key is created beside it, mode 0600).",
+)
+@click.option("--tls-cert", type=_path(exists=True, dir_okay=False), envvar="RECONCILER_TLS_CERT")
+@click.option("--tls-key", type=_path(exists=True, dir_okay=False), envvar="RECONCILER_TLS_KEY")
+@click.option(
+    "--accept-unknown",
+    is_flag=True,
+    envvar="RECONCILER_ACCEPT_UNKNOWN",
+    help="Let in charge points the identities source does not list.",
+)
+@click.option(
+    "--repo",
+    type=_path(exists=True, file_okay=False),
+    envvar="RECONCILER_REPO",
+    help="Config repository: its OCPP gateways are the known identities (passwords from subsettings).",
+)
+@click.option(
+    "--identities",
+    type=_path(exists=True, dir_okay=False),
+    envvar="RECONCILER_IDENTITIES",
+    help="YAML file: chargers: [{id: CP-1, password: {secret: NAME}}].",
+)
+@click.option(
+    "--authorize",
+    type=click.Choice(["accept", "reject"]),
+    default="reject",
+    show_default=True,
+    envvar="RECONCILER_AUTHORIZE",
+    help="Answer to Authorize / StartTransaction / TransactionEvent id tags.",
+)
+@click.option(
+    "--call-timeout",
+    type=click.FloatRange(0.1),
+    default=30.0,
+    show_default=True,
+    envvar="RECONCILER_CALL_TIMEOUT",
+    help="Seconds to wait for a charger's answer to a call.",
+)
+@click.option(
+    "--max-frame-bytes",
+    type=click.IntRange(1024),
+    default=65536,
+    show_default=True,
+    envvar="RECONCILER_MAX_FRAME_BYTES",
+)
+@click.option(
+    "--max-messages-per-s",
+    type=click.FloatRange(0.1),
+    default=20.0,
+    show_default=True,
+    envvar="RECONCILER_MAX_MESSAGES_PER_S",
+    help="Per charger; bursts of 5x this are allowed.",
+)
+@click.option(
+    "--ping-interval",
+    type=click.FloatRange(0),
+    default=60.0,
+    show_default=True,
+    envvar="RECONCILER_PING_INTERVAL",
+    help="Seconds between WebSocket pings to each charger; 0: none.",
+)
+@click.option(
+    "--token",
+    envvar="RECONCILER_TOKEN",
+    help="API bearer token; default RECONCILER_HEADEND_TOKEN, else 'dev-token'.",
+)
+def command(
+    listen_ocpp: str,
+    listen: str,
+    state: Path,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    accept_unknown: bool,
+    repo: Path | None,
+    identities: Path | None,
+    authorize: str,
+    call_timeout: float,
+    max_frame_bytes: int,
+    max_messages_per_s: float,
+    ping_interval: float,
+    token: str | None,
+) -> None:
+    """Serve OCPP 1.6 / 2.0.1 charge points and the head-end API over them."""
+    from reconciler.headends.ocpp.server import DEV_TOKEN, HeadendOptions
+
+    if repo is not None and identities is not None:
+        raise click.UsageError("--repo and --identities exclude each other")
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("TLS needs both --tls-cert and --tls-key")
+    ocpp_host, ocpp_port = listen_address(listen_ocpp)
+    api_host, api_port = listen_address(listen)
+    options = HeadendOptions(
+        state=state,
+        ocpp_host=ocpp_host,
+        ocpp_port=ocpp_port,
+        api_host=api_host,
+        api_port=api_port,
+        token=token or os.environ.get("RECONCILER_HEADEND_TOKEN") or DEV_TOKEN,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        accept_unknown=accept_unknown,
+        repo=repo,
+        identities=identities,
+        authorize=authorize == "accept",
+        call_timeout_s=call_timeout,
+        max_frame_bytes=max_frame_bytes,
+        max_messages_per_s=max_messages_per_s,
+        ping_interval_s=ping_interval or None,
+    )
+    try:
+        asyncio.run(_serve(options))
+    except (IdentitiesError, StoreError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+async def _serve(options: Any) -> None:
+    from reconciler.headends.ocpp.server import serving
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with serving(options) as running:
+        loop.add_signal_handler(signal.SIGHUP, running.reload)
+        click.echo(f"ocpp {running.ocpp_url}")
+        click.echo(f"api {running.api_url}")
+        click.echo(f"OCPP head-end serving {len(running.hub.chargers)} known chargers")
+        sys.stdout.flush()
+        await stop.wait()
+    click.echo("OCPP head-end stopped")

@@ -1,0 +1,1 @@
+"""Tests of the OCPP head-end and the simulated OCPP charge points."""
