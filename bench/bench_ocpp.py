@@ -94,6 +94,13 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used so far."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def request(url: str, body: object = None, token: str | None = TOKEN) -> object:
     data = json.dumps(body).encode() if body is not None else None
     headers = {"Content-Type": "application/json"}
@@ -239,18 +246,28 @@ def main() -> None:
             repo = base / "repo"
             make_repo(repo, chargers)
             calls_before = _calls(control_port)
+            assert simulate is not None
+            cpu_before = (cpu_s(serve.pid), cpu_s(simulate.pid))
             started = time.perf_counter()
-            done = subprocess.run(
+            applying = subprocess.Popen(
                 [
                     sys.executable, "-m", "reconciler", "apply", str(repo),
                     "--headend", api,
                     "--state", str(base / "state.db"),
                 ],
                 env=env,
-                capture_output=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 text=True,
             )  # fmt: skip
+            apply_cpu = 0.0
+            while applying.poll() is None:
+                apply_cpu = max(apply_cpu, _cpu_or_zero(applying.pid))
+                time.sleep(0.2)
+            out, err = applying.communicate()
+            done = subprocess.CompletedProcess(applying.args, applying.returncode, out, err)
             apply_s = time.perf_counter() - started
+            cpu = (cpu_s(serve.pid) - cpu_before[0], cpu_s(simulate.pid) - cpu_before[1])
             if done.returncode != 0:
                 print(done.stdout[-2000:], done.stderr[-2000:])
                 raise SystemExit(f"apply failed with exit code {done.returncode}")
@@ -277,9 +294,20 @@ def main() -> None:
         f"({bare_rate:.0f}/s); ratio bare/head-end {bare_time / apply_s:.2f}x (target >= 0.5x)"
     )
     print(
+        f"CPU seconds during apply: head-end {cpu[0]:.1f}, simulated chargers {cpu[1]:.1f}, "
+        f"apply >= {apply_cpu:.1f} (2 cores: {2 * apply_s:.1f} available)"
+    )
+    print(
         f"head-end RSS per connected charge point: {rss_per_charger:.1f} KiB "
         f"(target <= 40 KB; bare websockets server: {floor['rss_per_connection_kib']:.1f} KiB)"
     )
+
+
+def _cpu_or_zero(pid: int) -> float:
+    try:
+        return cpu_s(pid)
+    except OSError:
+        return 0.0
 
 
 def _up(api: str) -> bool:

@@ -27,11 +27,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from ocpp.exceptions import InternalError, OCPPError
-from ocpp.messages import Call, CallError, CallResult, unpack, validate_payload
+from ocpp.messages import Call, CallError, CallResult, unpack
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from reconciler.errors import ChargerCallError, ChargerGoneError, ChargerTimeoutError
+from reconciler.headends.ocpp import schemas
 from reconciler.headends.ocpp.simconfig import ConfigStore
 from reconciler.headends.ocpp.simlink import LOG, SimContext
 from reconciler.headends.ocpp.wire import HEARTBEAT_KEYS
@@ -263,7 +264,7 @@ class SimCharger:
                 raise InternalError()
             if not isinstance(message.payload, dict):
                 raise InternalError(description="payload is no object")
-            await validate_payload(message, self.rules.version)
+            schemas.check_call(message.unique_id, action, message.payload, self.rules.version)
             payload, after = handler(self, message.payload, raw)
             text = message.create_call_result(payload).to_json()
         except OCPPError as exc:

@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from ocpp.charge_point import ChargePoint, camel_to_snake_case  # type: ignore[import-untyped]
 from ocpp.exceptions import OCPPError  # type: ignore[import-untyped]
-from ocpp.messages import Call, validate_payload  # type: ignore[import-untyped]
 from ocpp.routing import create_route_map  # type: ignore[import-untyped]
 from ocpp.routing import on as _on
 from ocpp.v16.enums import Action as Action16  # type: ignore[import-untyped]
@@ -41,7 +40,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from reconciler.errors import ChargerCallError, ChargerGoneError, ChargerTimeoutError
-from reconciler.headends.ocpp import guard
+from reconciler.headends.ocpp import guard, schemas
 from reconciler.headends.ocpp.records import Charger
 
 if TYPE_CHECKING:
@@ -190,9 +189,7 @@ class Session(ChargePoint):  # type: ignore[misc]
             await self._send_error(frame.unique_id, code, f"{frame.action[:64]} is not handled")
             return
         try:
-            await validate_payload(
-                Call(frame.unique_id, frame.action, frame.payload), self._ocpp_version
-            )
+            schemas.check_call(frame.unique_id, frame.action, frame.payload, self._ocpp_version)
         except OCPPError as exc:
             await self._send_error(frame.unique_id, exc.code, _first_line(exc.description))
             return
