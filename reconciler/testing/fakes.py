@@ -28,6 +28,7 @@ from typing import Any
 from reconciler import errors
 from reconciler.drivers.base import (
     Driver,
+    EventPage,
     JobRequest,
     JobState,
     JobStatus,
@@ -288,6 +289,11 @@ class FakeDriver(Driver):
                 JobStatus(job.job_id, job.gateway_id, job.status, job.reason, dict(job.rejected))
             )
         return found
+
+    async def events(self, after: str | None, wait_s: float) -> EventPage | None:
+        """No events endpoint, as the LG2WAN simulator: the daemon relies on its read-back."""
+        await self._call("events")
+        return None
 
     async def aclose(self) -> None:
         self.closed = True
