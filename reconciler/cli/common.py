@@ -10,6 +10,7 @@ are the one way the commands end on an error and refuse an invalid repository;
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 from collections.abc import Callable
@@ -55,6 +56,22 @@ def listen_address(value: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or int(port) > 65535:
         raise click.BadParameter(f"expected HOST:PORT, got '{value}'")
     return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def server_gc() -> None:
+    """Tune the garbage collector for a process holding thousands of connections (head-end, simulator).
+
+    With the default thresholds, CPython's full collections traverse every
+    object of every connection several times a second under load (0.25 s
+    each with 4,000 chargers: more than a third of the head-end's CPU during a
+    rollout).  Objects alive at start are frozen (never traversed again), and
+    the thresholds are raised so that young collections run every 100,000
+    allocations and full ones after a hundred times fewer older ones: memory
+    in reference cycles is still reclaimed, later.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(100_000, 20, 100)
 
 
 def fail(message: str) -> NoReturn:

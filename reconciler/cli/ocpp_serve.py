@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from reconciler.cli.common import listen_address
+from reconciler.cli.common import listen_address, server_gc
 from reconciler.errors import IdentitiesError, StoreError
 
 
@@ -111,6 +111,14 @@ def _path(**kwargs: Any) -> Any:
     help="Seconds between WebSocket pings to each charger; 0: none.",
 )
 @click.option(
+    "--job-retention",
+    type=click.FloatRange(0),
+    default=3600.0,
+    show_default=True,
+    envvar="RECONCILER_JOB_RETENTION",
+    help="Seconds a finished job (and its idempotency key) is kept after it ended.",
+)
+@click.option(
     "--token",
     envvar="RECONCILER_TOKEN",
     help="API bearer token; default RECONCILER_HEADEND_TOKEN, else 'dev-token'.",
@@ -129,6 +137,7 @@ def command(
     max_frame_bytes: int,
     max_messages_per_s: float,
     ping_interval: float,
+    job_retention: float,
     token: str | None,
 ) -> None:
     """Serve OCPP 1.6 / 2.0.1 charge points and the head-end API over them."""
@@ -157,8 +166,10 @@ def command(
         max_frame_bytes=max_frame_bytes,
         max_messages_per_s=max_messages_per_s,
         ping_interval_s=ping_interval or None,
+        job_retention_s=job_retention,
     )
     try:
+        server_gc()
         asyncio.run(_serve(options))
     except (IdentitiesError, StoreError) as exc:
         click.echo(f"error: {exc}", err=True)

@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from reconciler.cli.common import listen_address
+from reconciler.cli.common import listen_address, server_gc
 from reconciler.headends.ocpp.simfleet import PROTOCOL_CHOICES, FleetOptions
 
 
@@ -104,6 +104,7 @@ def command(control: str | None, reboot_keys: str, verbose: bool, **options: Any
     logging.getLogger("websockets").setLevel(logging.WARNING)
     keys = tuple(k.strip() for k in reboot_keys.split(",") if k.strip())
     fleet = Fleet(FleetOptions(reboot_keys=keys, **options))
+    server_gc()
     asyncio.run(_run(fleet, listen_address(control) if control is not None else None))
 
 

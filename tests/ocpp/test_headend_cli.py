@@ -25,7 +25,7 @@ def test_help_names_every_option() -> None:
     for option in (
         "--listen-ocpp", "--listen", "--state", "--tls-cert", "--tls-key", "--accept-unknown",
         "--repo", "--identities", "--authorize", "--call-timeout", "--max-frame-bytes",
-        "--max-messages-per-s", "--token",
+        "--max-messages-per-s", "--job-retention", "--token",
     ):  # fmt: skip
         assert option in result.output
 

@@ -16,12 +16,11 @@ or :func:`v201_batches` for the calls of a job, feeds every answer to a
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from reconciler.headends.ocpp.wire import address, to_wire
+from reconciler.headends.ocpp.wire import address, compact_json, to_wire
 from reconciler.model.catalogs import ParameterSpec
 
 Verdict = Literal["applied", "reboot", "rejected"]
@@ -103,7 +102,7 @@ def v201_batches(
     size = _CALL_OVERHEAD
     for key in sorted(parameters):
         entry = set_variable_data(key, parameters[key], syntax.get(key))
-        entry_size = len(json.dumps(entry, separators=(",", ":"))) + 1
+        entry_size = len(compact_json(entry)) + 1
         if current and (len(current) >= items or size + entry_size > limit):
             batches.append(current)
             current, size = [], _CALL_OVERHEAD
@@ -194,7 +193,7 @@ def get_batches(
     size = _GET_OVERHEAD
     for key in keys:
         entry = get_variable_data(key, syntax.get(key))
-        entry_size = len(json.dumps(entry, separators=(",", ":"))) + 1
+        entry_size = len(compact_json(entry)) + 1
         if current and (len(current) >= items or size + entry_size > limit):
             batches.append(current)
             current, size = [], _GET_OVERHEAD

@@ -22,7 +22,6 @@ Payloads are never logged: they may carry passwords.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -35,7 +34,7 @@ from reconciler.errors import ChargerCallError, ChargerGoneError, ChargerTimeout
 from reconciler.headends.ocpp import schemas
 from reconciler.headends.ocpp.simconfig import ConfigStore
 from reconciler.headends.ocpp.simlink import LOG, SimContext
-from reconciler.headends.ocpp.wire import HEARTBEAT_KEYS
+from reconciler.headends.ocpp.wire import HEARTBEAT_KEYS, compact_json
 
 Answer = tuple[dict[str, Any], Callable[[], Awaitable[None]] | None]
 """A handler's CALLRESULT payload, and what to do once it is sent (a coroutine factory)."""
@@ -218,7 +217,7 @@ class SimCharger:
             future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             self._waiting = (uid, future)
             try:
-                await ws.send(json.dumps([2, uid, action, payload], separators=(",", ":")))
+                await ws.send(compact_json([2, uid, action, payload]))
                 return dict(await asyncio.wait_for(future, self.ctx.call_timeout))
             except ConnectionClosed:
                 raise ChargerGoneError(f"{self.id} disconnected") from None
@@ -266,7 +265,7 @@ class SimCharger:
                 raise InternalError(description="payload is no object")
             schemas.check_call(message.unique_id, action, message.payload, self.rules.version)
             payload, after = handler(self, message.payload, raw)
-            text = message.create_call_result(payload).to_json()
+            text = compact_json([3, message.unique_id, payload])  # the library's to_json, faster
         except OCPPError as exc:
             text = message.create_call_error(exc).to_json()
         except Exception as exc:  # a handler bug must not end the charger

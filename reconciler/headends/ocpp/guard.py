@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.headends.ocpp.wire import compact_json
+
 MAX_ID_LENGTH = 36
 """OCPP-J message ids are at most 36 characters; a longer one is treated as unreadable."""
 
@@ -63,9 +65,7 @@ def error_code(code: str, protocol: str) -> str:
 
 def call_error(unique_id: str, code: str, description: str, protocol: str) -> str:
     """The text of a CALLERROR frame (no details: never echo what the charger sent)."""
-    return json.dumps(
-        [4, unique_id, error_code(code, protocol), description[:200], {}], separators=(",", ":")
-    )
+    return compact_json([4, unique_id, error_code(code, protocol), description[:200], {}])
 
 
 def _id(message: list[Any]) -> str | None:

@@ -9,6 +9,11 @@ every answer in the job's durable per-key progress, and ends when the
 charger has nothing left to do.  A disconnect mid-job puts the job back to
 ``requested``; on reconnect it resumes with the keys not yet answered.
 
+Retention: a final job is kept (in memory and on disk, with its idempotency
+key) for ``job_retention_s`` after it ended; :meth:`JobBook.prune`, called
+every minute, drops older ones (oldest first: an O(dropped) walk of the final
+jobs in the order they ended).
+
 ``reboot: when_idle``: a job whose values need a reboot stays ``sent`` until
 the charger has no transaction, then gets a Reset (1.6 Soft, 2.0.1 OnIdle) and
 is ``accepted`` when the charger boots again.  A refused Reset (or no answer)
@@ -20,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections import Counter, deque
 from typing import TYPE_CHECKING, Any
@@ -29,6 +35,7 @@ from reconciler.errors import ChargerGoneError, OcppError
 from reconciler.headends.ocpp import calls
 from reconciler.headends.ocpp.callplans import JobTally
 from reconciler.headends.ocpp.records import Job
+from reconciler.headends.ocpp.wire import PASSWORD_KEYS
 
 if TYPE_CHECKING:
     from reconciler.headends.ocpp.hub import Hub
@@ -47,8 +54,10 @@ class JobBook:
         self.queues: dict[str, deque[Job]] = {}
         self.counts: Counter[str] = Counter()
         self.runners: dict[str, asyncio.Task[None]] = {}
+        self.ended: deque[Job] = deque()
+        """Final jobs in the order they ended (what :meth:`prune` walks)."""
         self.next_seq = 1
-        for job in jobs:
+        for job in sorted(jobs, key=lambda j: (not j.final, j.ended)):
             if job.status == "sent" and not job.phase:
                 job.status = "requested"  # no charger is connected yet: it resumes on connect
             self._index(job)
@@ -59,13 +68,15 @@ class JobBook:
         self.by_id[job.job_id] = job
         self.by_key[job.key] = job
         self.counts[job.status] += 1
-        if not job.final:
+        if job.final:
+            self.ended.append(job)
+        else:
             self.queues.setdefault(job.gateway_id, deque()).append(job)
 
     def _publish(self) -> None:
-        gauge = self.hub.metrics.jobs
+        metrics = self.hub.metrics
         for status in ("requested", "sent", "accepted", "declined"):
-            gauge.labels(status).set(self.counts[status])
+            metrics.set(metrics.jobs, status, self.counts[status])
 
     def set_status(self, job: Job, status: str) -> None:
         if job.status != status:
@@ -74,7 +85,27 @@ class JobBook:
             self.hub.metrics.inc(self.hub.metrics.jobs, job.status, -1)
             self.hub.metrics.inc(self.hub.metrics.jobs, status)
             job.status = status
+            if job.final:
+                job.ended = time.time()
+                job.progress = {}  # only the result is kept
+                self.ended.append(job)
         self.hub.store.job_changed(job)
+
+    def prune(self, now: float) -> int:
+        """Drop final jobs that ended ``job_retention_s`` before ``now``; how many were dropped."""
+        horizon = now - self.hub.options.job_retention_s
+        dropped: list[Job] = []
+        while self.ended and self.ended[0].ended <= horizon:
+            job = self.ended.popleft()
+            dropped.append(job)
+            del self.by_id[job.job_id]
+            if self.by_key.get(job.key) is job:
+                del self.by_key[job.key]
+            self.counts[job.status] -= 1
+            self.hub.metrics.inc(self.hub.metrics.jobs, job.status, -1)
+        if dropped:
+            self.hub.store.jobs_dropped(dropped)
+        return len(dropped)
 
     # --- the API's side ----------------------------------------------------------------------
 
@@ -185,7 +216,8 @@ class JobBook:
         applied = {key: parameters[key] for key in tally.applied}
         if applied:
             self.hub.applied(charger, applied)
-            await self.hub.store.sync()  # a new password must not be lost to a crash
+            if PASSWORD_KEYS[charger.protocol] in applied:
+                await self.hub.store.sync()  # a new password must not be lost to a crash
         result = tally.status()
         if result["status"] == "accepted" and tally.reboot_required and job.reboot == "when_idle":
             job.result = result

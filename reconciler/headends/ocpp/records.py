@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from reconciler.headends.ocpp.wire import compact_json
+
 BUSY_STATUSES_16 = frozenset({"Charging", "SuspendedEV", "SuspendedEVSE"})
 """OCPP 1.6 connector statuses that mean a charging session is under way."""
 
@@ -97,6 +99,8 @@ class Job:
     """Per key: (verdict, reason) for the keys answered so far."""
     phase: str = ""
     """``""`` running or waiting; ``reset``: waits for an idle charger to reset; ``boot``: reset sent."""
+    ended: float = 0.0
+    """When the job became final (epoch seconds; 0 while open): its retention counts from then."""
 
     @property
     def final(self) -> bool:
@@ -148,7 +152,7 @@ def charger_json(charger: Charger) -> tuple[str, str]:
     if charger.limits is not None:
         limits = charger.limits
         data["limits"] = [limits.set_items, limits.set_bytes, limits.get_items, limits.get_bytes]
-    return charger.id, json.dumps(data, separators=(",", ":"))
+    return charger.id, compact_json(data)
 
 
 def charger_from_json(ident: str, text: str) -> Charger:

@@ -16,12 +16,13 @@ every payload is still checked exactly as the library checks it.
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from typing import Any
 
 from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, _validate_payload
+
+from reconciler.headends.ocpp.wire import canonical_json
 
 CACHE_SIZE = 4096
 """Verdicts kept (each a payload of at most a few hundred bytes)."""
@@ -34,7 +35,7 @@ _verdicts: OrderedDict[tuple[str, str, str], OCPPError | None] = OrderedDict()
 def check_call(unique_id: str, action: str, payload: Any, version: str) -> None:
     """Raise the library's :class:`OCPPError` when the CALL's payload breaks its schema."""
     try:
-        text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        text = canonical_json(payload)
     except (TypeError, ValueError):
         text = ""
     key = (version, action, text)

@@ -21,6 +21,7 @@ import contextlib
 import logging
 import re
 import ssl
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -86,6 +87,10 @@ class HeadendOptions:
     """Re-read the identities source this often (and on SIGHUP)."""
     last_seen_s: float = 30.0
     """Write ``last_seen`` of connected chargers to disk this often."""
+    job_retention_s: float = 3600.0
+    """Keep a final job (and its idempotency key) this long after it ended, then drop it."""
+    prune_s: float = 60.0
+    """Look for final jobs past their retention this often."""
 
     @property
     def burst(self) -> float:
@@ -187,12 +192,14 @@ def _url(scheme: str, host: str, port: int) -> str:
 
 
 async def _housekeeping(hub: Hub, options: HeadendOptions, reload_now: asyncio.Event) -> None:
-    """Re-read identities every ``reload_s`` (or when asked), flush ``last_seen`` every ``last_seen_s``."""
+    """Re-read identities every ``reload_s`` (or when asked), flush ``last_seen`` every
+    ``last_seen_s``, drop final jobs past their retention every ``prune_s``."""
     loop = asyncio.get_running_loop()
     next_reload = loop.time() + options.reload_s
     next_seen = loop.time() + options.last_seen_s
+    next_prune = loop.time() + options.prune_s
     while True:
-        timeout = max(0.0, min(next_reload, next_seen) - loop.time())
+        timeout = max(0.0, min(next_reload, next_seen, next_prune) - loop.time())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(reload_now.wait(), timeout)
         now = loop.time()
@@ -211,6 +218,9 @@ async def _housekeeping(hub: Hub, options: HeadendOptions, reload_now: asyncio.E
         if now >= next_seen:
             next_seen = now + options.last_seen_s
             hub.flush_last_seen()
+        if now >= next_prune:
+            next_prune = now + options.prune_s
+            hub.jobs.prune(time.time())
 
 
 @contextlib.asynccontextmanager

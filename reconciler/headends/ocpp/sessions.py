@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -42,6 +41,7 @@ from websockets.exceptions import ConnectionClosed
 from reconciler.errors import ChargerCallError, ChargerGoneError, ChargerTimeoutError
 from reconciler.headends.ocpp import guard, schemas
 from reconciler.headends.ocpp.records import Charger
+from reconciler.headends.ocpp.wire import compact_json
 
 if TYPE_CHECKING:
     from reconciler.headends.ocpp.hub import Hub
@@ -204,7 +204,7 @@ class Session(ChargePoint):  # type: ignore[misc]
             await self._send_error(frame.unique_id, "InternalError", "the head-end failed")
             return
         self.hub.metrics.inc(self.hub.metrics.messages_out, action_label(frame.action))
-        await self._send_text(json.dumps([3, frame.unique_id, answer], separators=(",", ":")))
+        await self._send_text(compact_json([3, frame.unique_id, answer]))
 
     async def _send_error(self, unique_id: str, code: str, description: str) -> None:
         spelled = guard.error_code(code, self.protocol)
@@ -229,7 +229,7 @@ class Session(ChargePoint):  # type: ignore[misc]
             future: asyncio.Future[tuple[int, Any]] = asyncio.get_running_loop().create_future()
             self._pending = (unique_id, action, future)
             try:
-                text = json.dumps([2, unique_id, action, payload], separators=(",", ":"))
+                text = compact_json([2, unique_id, action, payload])
                 try:
                     await self._connection.send(text)
                 except ConnectionClosed as exc:

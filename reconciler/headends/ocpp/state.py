@@ -25,6 +25,8 @@ import hmac
 import json
 import logging
 import sqlite3
+import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -54,7 +56,7 @@ CREATE TABLE IF NOT EXISTS chargers (id TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS jobs (
     seq INTEGER PRIMARY KEY, job_id TEXT NOT NULL UNIQUE, gateway_id TEXT NOT NULL,
     idem TEXT NOT NULL UNIQUE, reboot TEXT NOT NULL, parameters BLOB, status TEXT NOT NULL,
-    result TEXT NOT NULL, phase TEXT NOT NULL);
+    result TEXT NOT NULL, phase TEXT NOT NULL, ended REAL NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS job_keys (
     seq INTEGER NOT NULL, key TEXT NOT NULL, verdict TEXT NOT NULL, reason TEXT NOT NULL,
     PRIMARY KEY (seq, key)) WITHOUT ROWID;
@@ -80,11 +82,18 @@ class Store:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(_SCHEMA)
+            columns = {row[1] for row in self.db.execute("PRAGMA table_info(jobs)")}
+            if "ended" not in columns:  # a state written before jobs had an end time
+                self.db.execute("ALTER TABLE jobs ADD COLUMN ended REAL NOT NULL DEFAULT 0")
         except sqlite3.Error as exc:
             raise StoreError(f"{path}: cannot open the head-end state: {exc}") from exc
         with contextlib.suppress(OSError):
             path.chmod(0o600)
+        self._lock = threading.Lock()
+        """Held while the database is used: one transaction at a time, whichever thread runs it."""
+        self._closing = False
         self._new_jobs: dict[int, Job] = {}
+        self._dropped: list[int] = []
         self._answers: list[tuple[int, str, str, str]] = []
         self._jobs: dict[int, Job] = {}
         self._chargers: dict[str, Charger] = {}
@@ -131,10 +140,11 @@ class Store:
             jobs = []
             query = (
                 "SELECT seq, job_id, gateway_id, idem, reboot, parameters, status, result, "
-                "phase FROM jobs ORDER BY seq"
+                "phase, ended FROM jobs ORDER BY seq"
             )
+            now = time.time()
             for row in self.db.execute(query):
-                seq, job_id, gateway, idem, reboot, sealed, status, result, phase = row
+                seq, job_id, gateway, idem, reboot, sealed, status, result, phase, ended = row
                 final = status in ("accepted", "declined")
                 jobs.append(
                     Job(
@@ -147,6 +157,7 @@ class Store:
                         status=status,
                         result=json.loads(result),
                         phase=phase,
+                        ended=(ended or now) if final else 0.0,  # no end time: ended at upgrade
                     )
                 )
             by_seq = {job.seq: job for job in jobs}
@@ -181,14 +192,24 @@ class Store:
         self._task = asyncio.create_task(self._run(), name="ocpp-state-writer")
 
     async def close(self) -> None:
-        """Commit what is pending and close the database."""
+        """Commit what is pending and close the database.
+
+        The writer is asked to stop, not cancelled: cancelling it would not stop
+        a commit already running in its thread, and the final commit would then
+        start a transaction inside that one.
+        """
+        self._closing = True
         if self._task is not None:
-            self._task.cancel()
+            self._urgent.set()
+            self._dirty.set()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await self._commit_pending()
-        self.db.close()
+        try:
+            await self._commit_pending()
+        finally:
+            with self._lock:
+                self.db.close()
 
     def job_created(self, job: Job) -> None:
         self._new_jobs[job.seq] = job
@@ -197,6 +218,11 @@ class Store:
     def key_answered(self, job: Job, key: str, verdict: str, reason: str) -> None:
         """One key of a job answered: a row of its own (no rewrite of the job per answer)."""
         self._answers.append((job.seq, key, verdict, reason))
+        self._mark()
+
+    def jobs_dropped(self, jobs: Iterable[Job]) -> None:
+        """Final jobs past their retention: their rows go in the next commit."""
+        self._dropped.extend(job.seq for job in jobs)
         self._mark()
 
     def job_changed(self, job: Job) -> None:
@@ -247,21 +273,25 @@ class Store:
             or self._events
             or self._passwords
             or self._meta
+            or self._dropped
         )
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             await self._dirty.wait()
             if not self._urgent.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._urgent.wait(), self.interval_s)
+            if self._closing:
+                return  # close() makes the last commit
             self._dirty.clear()
             self._urgent.clear()
             try:
                 await self._commit_pending()
             except Exception:  # logged; the writer keeps going, the waiters were told
                 log.exception("the head-end state could not be written")
-                await asyncio.sleep(1.0)
+                if not self._closing:
+                    await asyncio.sleep(1.0)
 
     async def _commit_pending(self) -> None:
         waiters, self._waiters = self._waiters, []
@@ -293,20 +323,25 @@ class Store:
         # Answers of a job that ended since the last commit are not needed: only its result is.
         answers = [row for row in self._answers if row[0] not in finished]
         done = [(seq,) for seq in finished]
-        self._answers = []
+        dropped = [(seq,) for seq in self._dropped]
+        self._answers, self._dropped = [], []
         self._new_jobs, self._jobs, self._chargers = {}, {}, {}
         self._events, self._passwords, self._meta = [], {}, {}
         if events:
             self._max_event_seq = events[-1][0]
-        return new_jobs, jobs, answers, done, chargers, events, passwords, meta
+        return new_jobs, jobs, answers, done, chargers, events, passwords, meta, dropped
 
     def _job_fields(self, job: Job, *, seal: bool) -> tuple[Any, ...]:
         keep = seal and job.parameters is not None and not job.final
         sealed = self.seal(job.parameters) if keep and job.parameters is not None else None
-        fields = (job.status, json.dumps(job.result), job.phase)
+        fields = (job.status, json.dumps(job.result), job.phase, job.ended)
         return (sealed, *fields) if seal else fields
 
-    def _write(
+    def _write(self, *batch: list[Any]) -> None:
+        with self._lock:
+            self._transaction(*batch)
+
+    def _transaction(
         self,
         new_jobs: list[Any],
         jobs: list[Any],
@@ -316,25 +351,28 @@ class Store:
         events: list[Any],
         passwords: list[Any],
         meta: list[Any],
+        dropped: list[Any],
     ) -> None:
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
             db.executemany(
                 "INSERT OR REPLACE INTO jobs (seq, job_id, gateway_id, idem, reboot, parameters, "
-                "status, result, phase) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "status, result, phase, ended) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 new_jobs,
             )
             db.executemany(
-                "UPDATE jobs SET status = ?, result = ?, phase = ?, "
+                "UPDATE jobs SET status = ?, result = ?, phase = ?, ended = ?, "
                 "parameters = CASE WHEN ? THEN NULL ELSE parameters END WHERE seq = ?",
                 jobs,
             )
+            db.executemany("DELETE FROM jobs WHERE seq = ?", dropped)  # past their retention
             db.executemany(
                 "INSERT OR REPLACE INTO job_keys (seq, key, verdict, reason) VALUES (?, ?, ?, ?)",
                 answers,
             )
             db.executemany("DELETE FROM job_keys WHERE seq = ?", done)  # final: not needed
+            db.executemany("DELETE FROM job_keys WHERE seq = ?", dropped)
             db.executemany("INSERT OR REPLACE INTO chargers (id, data) VALUES (?, ?)", chargers)
             db.executemany(
                 "INSERT OR REPLACE INTO events (seq, gateway_id, kind, at) VALUES (?, ?, ?, ?)",

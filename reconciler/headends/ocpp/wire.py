@@ -12,10 +12,16 @@ points (:mod:`reconciler.headends.ocpp`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from reconciler.model.catalogs import Catalog, ParameterSpec
+
+compact_json = json.JSONEncoder(separators=(",", ":")).encode
+"""``json.dumps(value, separators=(",", ":"))`` without building an encoder per call (per message)."""
+canonical_json = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+"""Compact JSON with sorted keys: one text per value (cache keys)."""
 
 SUBPROTOCOLS: dict[str, str] = {"ocpp1.6": "1.6", "ocpp2.0.1": "2.0.1"}
 """WebSocket subprotocol -> the ``ocpp`` library's version string (also the catalog protocol)."""
