@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 
 from reconciler.drivers.base import MAX_BATCH, REBOOT_POLICIES
 from reconciler.errors import MalformedBodyError as Malformed
@@ -31,6 +32,8 @@ __all__ = [
 
 MAX_PAGE = 500
 """Largest ``limit`` of an inventory page."""
+
+T = TypeVar("T")
 
 JobEntry = tuple[str, dict[str, Any], str]
 """A checked job request: gateway id, parameters, idempotency key."""
@@ -54,6 +57,24 @@ def decode_cursor(cursor: str | None) -> int:
     except (binascii.Error, UnicodeDecodeError):
         pass
     raise Malformed("cursor: not a cursor this head-end handed out")
+
+
+def page(query: Mapping[str, str], order: Sequence[T]) -> tuple[Sequence[T], str | None]:
+    """One inventory page of ``order`` for ``?limit=N&cursor=C``: the items and the next cursor.
+
+    ``limit`` 1..:data:`MAX_PAGE` (default 100); the cursor is an offset into
+    ``order``, which the caller keeps stable between pages.
+    """
+    try:
+        limit = int(query.get("limit", "100"))
+    except ValueError:
+        raise Malformed("limit: expected an integer") from None
+    if not 1 <= limit <= MAX_PAGE:
+        raise Malformed(f"limit: expected 1..{MAX_PAGE}, got {limit}")
+    start = decode_cursor(query.get("cursor"))
+    items = order[start : start + limit]
+    end = start + len(items)
+    return items, encode_cursor(end) if end < len(order) else None
 
 
 def id_list(data: Any, name: str) -> list[str]:

@@ -200,21 +200,9 @@ class Simulator:
     # --- API handlers: (request, parsed body) -> (status, body) ------------------------------
 
     def _gateways(self, request: web.Request, _: Any) -> tuple[int, Any]:
-        try:
-            limit = int(request.query.get("limit", "100"))
-        except ValueError:
-            raise bodies.Malformed("limit: expected an integer") from None
-        if not 1 <= limit <= bodies.MAX_PAGE:
-            raise bodies.Malformed(f"limit: expected 1..{bodies.MAX_PAGE}, got {limit}")
-        start = bodies.decode_cursor(request.query.get("cursor"))
-        order = self.fleet.order
-        page = order[start : start + limit]
+        page, cursor = bodies.page(request.query, self.fleet.order)
         gateways = self.fleet.gateways
-        end = start + len(page)
-        return 200, {
-            "items": [gateways[i].inventory for i in page],
-            "next_cursor": bodies.encode_cursor(end) if end < len(order) else None,
-        }
+        return 200, {"items": [gateways[i].inventory for i in page], "next_cursor": cursor}
 
     def _configs(self, request: web.Request, data: Any) -> tuple[int, Any]:
         ids = bodies.id_list(data, "gateway_ids")

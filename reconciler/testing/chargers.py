@@ -11,16 +11,15 @@ system in that loop).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import threading
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from reconciler.headends.ocpp.simfleet import Fleet, FleetOptions
+from reconciler.testing.threads import in_thread
 
 
 class ChargersHandle:
@@ -116,30 +115,7 @@ def running_chargers(connect: str, **options: Any) -> Iterator[ChargersHandle]:
     from reconciler.headends.ocpp.simcontrol import simulating
 
     fleet = Fleet(FleetOptions(connect=connect, **options))
-    started = threading.Event()
-    state: dict[str, Any] = {}
-
-    async def run() -> None:
-        try:
-            stop = asyncio.Event()
-            async with simulating(fleet, ("127.0.0.1", 0)) as url:
-                state.update(url=url, stop=stop, loop=asyncio.get_running_loop())
-                started.set()
-                await stop.wait()
-        except BaseException as exc:
-            state["error"] = exc
-            raise
-        finally:
-            started.set()
-
-    thread = threading.Thread(target=asyncio.run, args=(run(),), name="chargers", daemon=True)
-    thread.start()
-    started.wait(timeout=60)
-    if "url" not in state:
-        thread.join(timeout=5)
-        raise RuntimeError(f"the simulated chargers did not start: {state.get('error')!r}")
-    try:
-        yield ChargersHandle(state["url"], fleet)
-    finally:
-        state["loop"].call_soon_threadsafe(state["stop"].set)
-        thread.join(timeout=60)
+    serving = lambda: simulating(fleet, ("127.0.0.1", 0))  # noqa: E731
+    with in_thread(serving, "simulated chargers", join_s=60) as (url, _):
+        assert url is not None  # a control address was given
+        yield ChargersHandle(url, fleet)

@@ -14,12 +14,13 @@ import contextlib
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from reconciler.testing.threads import in_thread
 
 
 @dataclass
@@ -47,36 +48,8 @@ def running_headend(state: Path, **options: Any) -> Iterator[HeadendHandle]:
     from reconciler.headends.ocpp.server import HeadendOptions, serving
 
     settings = HeadendOptions(state=state, **options)
-    started = threading.Event()
-    box: dict[str, Any] = {}
-
-    async def serve() -> None:
-        try:
-            stop = asyncio.Event()
-            async with serving(settings) as running:
-                box.update(running=running, stop=stop, loop=asyncio.get_running_loop())
-                started.set()
-                await stop.wait()
-        except BaseException as exc:
-            box["error"] = exc
-            raise
-        finally:
-            started.set()
-
-    thread = threading.Thread(target=asyncio.run, args=(serve(),), name="ocpp-headend", daemon=True)
-    thread.start()
-    started.wait(timeout=60)
-    if "running" not in box:
-        thread.join(timeout=5)
-        raise RuntimeError(f"the OCPP head-end did not start: {box.get('error')!r}")
-    running = box["running"]
-    try:
-        yield HeadendHandle(
-            running.ocpp_url, running.api_url, settings.token, running=running, loop=box["loop"]
-        )
-    finally:
-        box["loop"].call_soon_threadsafe(box["stop"].set)
-        thread.join(timeout=30)
+    with in_thread(lambda: serving(settings), "OCPP head-end") as (running, loop):
+        yield HeadendHandle(running.ocpp_url, running.api_url, settings.token, running, loop)
 
 
 @contextlib.contextmanager

@@ -8,16 +8,16 @@ Re-exported by :mod:`reconciler.testing`.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
+
+from reconciler.testing.threads import in_thread
 
 
 class SimulatorHandle:
@@ -73,33 +73,8 @@ def running_simulator(**options: Any) -> Iterator[SimulatorHandle]:
     from reconciler.headends.simulator import Simulator, SimulatorOptions, serving
 
     settings = SimulatorOptions(**options)
-    started = threading.Event()
-    state: dict[str, Any] = {}
-
-    async def serve() -> None:
-        try:
-            stop = asyncio.Event()
-            async with serving(Simulator(settings)) as url:
-                state.update(url=url, stop=stop, loop=asyncio.get_running_loop())
-                started.set()
-                await stop.wait()
-        except BaseException as exc:
-            state["error"] = exc
-            raise
-        finally:
-            started.set()
-
-    thread = threading.Thread(target=asyncio.run, args=(serve(),), name="simulator", daemon=True)
-    thread.start()
-    started.wait(timeout=60)
-    if "url" not in state:
-        thread.join(timeout=5)
-        raise RuntimeError(f"the simulator did not start: {state.get('error')!r}")
-    try:
-        yield SimulatorHandle(state["url"], settings.token)
-    finally:
-        state["loop"].call_soon_threadsafe(state["stop"].set)
-        thread.join(timeout=30)
+    with in_thread(lambda: serving(Simulator(settings)), "simulator") as (url, _):
+        yield SimulatorHandle(url, settings.token)
 
 
 def timed_command(*args: str) -> float:

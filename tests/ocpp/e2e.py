@@ -10,15 +10,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+
+from tests.daemon.conftest import wait_for
+
+__all__ = ["wait_for"]  # one polling helper for the tests that drive processes
 
 TOKEN = "daemon-test-token"
 """The bearer token of the head-end (the daemon tests' driver uses the same)."""
 GIT = ["-c", "user.name=Test", "-c", "user.email=test@example.invalid"]
-T = TypeVar("T")
 
 PROFILE_16 = {
     "backend": {"HeartbeatInterval": 600, "WebSocketPingInterval": 60},
@@ -111,17 +113,6 @@ def apply_command(repo: Path, api_url: str, state: Path) -> list[str]:
         sys.executable, "-m", "reconciler", "apply", str(repo),
         "--headend", api_url, "--state", str(state),
     ]  # fmt: skip
-
-
-def wait_for(condition: Callable[[], T], *, timeout: float = 30.0, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def charger_types(ids: Iterable[str]) -> list[tuple[str, str]]:

@@ -64,19 +64,10 @@ def app(hub: Hub, token: str) -> web.Application:
         return handle
 
     async def gateways(request: web.Request, _: Any) -> tuple[int, Any]:
-        try:
-            limit = int(request.query.get("limit", "100"))
-        except ValueError:
-            raise bodies.Malformed("limit: expected an integer") from None
-        if not 1 <= limit <= bodies.MAX_PAGE:
-            raise bodies.Malformed(f"limit: expected 1..{bodies.MAX_PAGE}, got {limit}")
-        start = bodies.decode_cursor(request.query.get("cursor"))
-        order = hub.order()
-        page = order[start : start + limit]
-        end = start + len(page)
+        page, cursor = bodies.page(request.query, hub.order())
         return 200, {
             "items": [hub.gateway(hub.chargers[ident]) for ident in page],
-            "next_cursor": bodies.encode_cursor(end) if end < len(order) else None,
+            "next_cursor": cursor,
         }
 
     async def configs(request: web.Request, data: Any) -> tuple[int, Any]:
