@@ -17,6 +17,17 @@ charger back.  Printed:
   and the ratio bare time / head-end time (target: >= 0.5);
 - the head-end's RSS per connected charge point (RSS after all connected minus
   RSS before the first, / chargers; target: <= 40 KB), beside the bare server's.
+
+With ``--upstream`` the same rollout runs a second time with the head-end in
+relay mode (``--upstream``) in front of ``bench/ocpp_upstream.py``, a CSMS
+process that answers the chargers' CALLs and sends each charger one call per
+second (GetConfiguration / GetVariables of a key the profile does not manage).
+Printed beside the figures above: the relayed rollout's rate and its ratio to
+the rate without the relay (target >= 0.7x), and the round trip of the
+upstream's calls measured in the upstream (CALL sent -> CALLRESULT received),
+p50/p99, through the relay with the fleet idle, through the relay during the
+rollout, and with the same number of simulated chargers connected to the
+upstream directly; the latency the relay adds is the difference.
 """
 
 from __future__ import annotations
@@ -32,6 +43,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 TOKEN = "bench-token"
@@ -199,91 +211,196 @@ def bare(connections: int, calls: int) -> dict[str, float]:
     return dict(json.loads(line))
 
 
+@dataclass
+class Rollout:
+    """What one rollout measured."""
+
+    connect_s: float
+    rss_per_charger: float
+    apply_s: float
+    round_trips: int
+    cpu: tuple[float, float]
+    apply_cpu: float
+
+
+def rollout(base: Path, n: int, env: dict[str, str], upstream: Upstream | None = None) -> Rollout:
+    """Head-end + simulated chargers + ``apply`` in ``base``; relayed to ``upstream`` if given."""
+    api_port, ocpp_port, control_port = free_port(), free_port(), free_port()
+    api = f"http://127.0.0.1:{api_port}"
+    relay = ["--upstream", upstream.url] if upstream is not None else []
+    serve = subprocess.Popen(
+        [
+            sys.executable, "-m", "reconciler", "ocpp", "serve",
+            "--listen", f"127.0.0.1:{api_port}",
+            "--listen-ocpp", f"127.0.0.1:{ocpp_port}",
+            "--state", str(base / "headend.db"),
+            "--accept-unknown",
+            *relay,
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    simulate: subprocess.Popen[bytes] | None = None
+    try:
+        wait(lambda: _up(api), 30, "the head-end")
+        before = rss_kib(serve.pid)
+        started = time.perf_counter()
+        simulate = subprocess.Popen(
+            [
+                sys.executable, "-m", "reconciler", "ocpp", "simulate",
+                "--connect", f"ws://127.0.0.1:{ocpp_port}/ocpp",
+                "--count", str(n),
+                "--protocol", "mixed",
+                "--control", f"127.0.0.1:{control_port}",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait(lambda: connected(api) >= n, 120, f"{n} chargers to connect")
+        if upstream is not None:
+            wait(lambda: upstream.count() >= n, 120, f"{n} upstream connections")
+        connect_s = time.perf_counter() - started
+        time.sleep(2)  # let boot notifications and status notifications settle
+        rss_per_charger = (rss_kib(serve.pid) - before) / n
+        if upstream is not None:  # the upstream's calls through an idle relay, for a while
+            upstream.phase("idle")
+            time.sleep(5)
+        chargers = inventory(api)
+        repo = base / "repo"
+        make_repo(repo, chargers)
+        calls_before = _calls(control_port)
+        assert simulate is not None
+        cpu_before = (cpu_s(serve.pid), cpu_s(simulate.pid))
+        if upstream is not None:
+            upstream.phase("rollout")
+        started = time.perf_counter()
+        applying = subprocess.Popen(
+            [
+                sys.executable, "-m", "reconciler", "apply", str(repo),
+                "--headend", api,
+                "--state", str(base / "state.db"),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        apply_cpu = 0.0
+        while applying.poll() is None:
+            apply_cpu = max(apply_cpu, _cpu_or_zero(applying.pid))
+            time.sleep(0.2)
+        out, err = applying.communicate()
+        done = subprocess.CompletedProcess(applying.args, applying.returncode, out, err)
+        apply_s = time.perf_counter() - started
+        if upstream is not None:
+            upstream.phase("after")
+        cpu = (cpu_s(serve.pid) - cpu_before[0], cpu_s(simulate.pid) - cpu_before[1])
+        if done.returncode != 0:
+            print(done.stdout[-2000:], done.stderr[-2000:])
+            raise SystemExit(f"apply failed with exit code {done.returncode}")
+        round_trips = _calls(control_port) - calls_before
+        if upstream is not None:  # the chargers count the upstream's calls too: not the head-end's
+            round_trips -= int(upstream.report().get("rollout", {}).get("count", 0))
+    finally:
+        for process in (simulate, serve):
+            if process is not None:
+                process.terminate()
+                process.wait(30)
+    return Rollout(connect_s, rss_per_charger, apply_s, round_trips, cpu, apply_cpu)
+
+
+class Upstream:
+    """``bench/ocpp_upstream.py`` as a process: a CSMS that calls every charger once a second."""
+
+    def __init__(self) -> None:
+        port = free_port()
+        self.url = f"ws://127.0.0.1:{port}/ocpp"
+        self.process = subprocess.Popen(
+            [sys.executable, str(HERE / "ocpp_upstream.py"), str(port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None and self.process.stdin is not None
+        self.stdin, self.stdout = self.process.stdin, self.process.stdout
+        assert self.stdout.readline().strip() == "ready"
+
+    def _ask(self, line: str) -> str:
+        self.stdin.write(line + "\n")
+        self.stdin.flush()
+        return self.stdout.readline().strip() if line in ("count", "report") else ""
+
+    def phase(self, name: str) -> None:
+        self._ask(f"phase {name}")
+
+    def count(self) -> int:
+        return int(self._ask("count"))
+
+    def report(self) -> dict[str, dict[str, float]]:
+        return dict(json.loads(self._ask("report")))
+
+    def stop(self) -> None:
+        self.stdin.close()
+        self.process.wait(30)
+
+
+def direct(n: int, upstream: Upstream, env: dict[str, str], seconds: float = 15.0) -> None:
+    """``n`` simulated chargers connected to the upstream directly for ``seconds`` (phase direct)."""
+    simulate = subprocess.Popen(
+        [
+            sys.executable, "-m", "reconciler", "ocpp", "simulate",
+            "--connect", upstream.url, "--count", str(n), "--protocol", "mixed",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait(lambda: upstream.count() >= n, 120, f"{n} chargers connected to the upstream")
+        time.sleep(3)
+        upstream.phase("direct")
+        time.sleep(seconds)
+        upstream.phase("done")
+    finally:
+        simulate.terminate()
+        simulate.wait(30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chargers", type=int, default=10_000)
+    parser.add_argument(
+        "--upstream",
+        action="store_true",
+        help="Also run the rollout relayed to an upstream CSMS that calls each charger once a second.",
+    )
     args = parser.parse_args()
     n = args.chargers
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     env = {**os.environ, "RECONCILER_HEADEND_TOKEN": TOKEN}
+    relayed: Rollout | None = None
+    latency: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-ocpp-") as tmp:
         base = Path(tmp)
-        api_port, ocpp_port, control_port = free_port(), free_port(), free_port()
-        api = f"http://127.0.0.1:{api_port}"
-        serve = subprocess.Popen(
-            [
-                sys.executable, "-m", "reconciler", "ocpp", "serve",
-                "--listen", f"127.0.0.1:{api_port}",
-                "--listen-ocpp", f"127.0.0.1:{ocpp_port}",
-                "--state", str(base / "headend.db"),
-                "--accept-unknown",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        simulate: subprocess.Popen[bytes] | None = None
-        try:
-            wait(lambda: _up(api), 30, "the head-end")
-            before = rss_kib(serve.pid)
-            started = time.perf_counter()
-            simulate = subprocess.Popen(
-                [
-                    sys.executable, "-m", "reconciler", "ocpp", "simulate",
-                    "--connect", f"ws://127.0.0.1:{ocpp_port}/ocpp",
-                    "--count", str(n),
-                    "--protocol", "mixed",
-                    "--control", f"127.0.0.1:{control_port}",
-                ],
-                env=env,
-                stdout=subprocess.DEVNULL,
-            )  # fmt: skip
-            wait(lambda: connected(api) >= n, 120, f"{n} chargers to connect")
-            connect_s = time.perf_counter() - started
-            time.sleep(2)  # let boot notifications and status notifications settle
-            rss_per_charger = (rss_kib(serve.pid) - before) / n
-            chargers = inventory(api)
-            repo = base / "repo"
-            make_repo(repo, chargers)
-            calls_before = _calls(control_port)
-            assert simulate is not None
-            cpu_before = (cpu_s(serve.pid), cpu_s(simulate.pid))
-            started = time.perf_counter()
-            applying = subprocess.Popen(
-                [
-                    sys.executable, "-m", "reconciler", "apply", str(repo),
-                    "--headend", api,
-                    "--state", str(base / "state.db"),
-                ],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )  # fmt: skip
-            apply_cpu = 0.0
-            while applying.poll() is None:
-                apply_cpu = max(apply_cpu, _cpu_or_zero(applying.pid))
-                time.sleep(0.2)
-            out, err = applying.communicate()
-            done = subprocess.CompletedProcess(applying.args, applying.returncode, out, err)
-            apply_s = time.perf_counter() - started
-            cpu = (cpu_s(serve.pid) - cpu_before[0], cpu_s(simulate.pid) - cpu_before[1])
-            if done.returncode != 0:
-                print(done.stdout[-2000:], done.stderr[-2000:])
-                raise SystemExit(f"apply failed with exit code {done.returncode}")
-            round_trips = _calls(control_port) - calls_before
-        finally:
-            for process in (simulate, serve):
-                if process is not None:
-                    process.terminate()
-                    process.wait(30)
+        (base / "plain").mkdir()
+        plain = rollout(base / "plain", n, env)
+        if args.upstream:
+            upstream = Upstream()
+            try:
+                (base / "relay").mkdir()
+                relayed = rollout(base / "relay", n, env, upstream)
+                direct(n, upstream, env)
+                latency = upstream.report()
+            finally:
+                upstream.stop()
+    round_trips, apply_s, cpu = plain.round_trips, plain.apply_s, plain.cpu
     calls_per_connection = max(1, round(round_trips / n))
     floor = bare(n, calls_per_connection)
     bare_rate = floor["round_trips"] / floor["calls_s"]
     bare_time = round_trips / bare_rate
     print(f"chargers: {n} (half OCPP 1.6, half OCPP 2.0.1), 10 keys each, in one simulate process")
     print(
-        f"all connected in {connect_s:.1f} s (target <= 30 s; bare websockets: {floor['connect_s']:.1f} s)"
+        f"all connected in {plain.connect_s:.1f} s (target <= 30 s; bare websockets: {floor['connect_s']:.1f} s)"
     )
     print(
         f"apply (plan, {round_trips} OCPP round trips, read-back): {apply_s:.1f} s = "
@@ -295,12 +412,62 @@ def main() -> None:
     )
     print(
         f"CPU seconds during apply: head-end {cpu[0]:.1f}, simulated chargers {cpu[1]:.1f}, "
-        f"apply >= {apply_cpu:.1f} (2 cores: {2 * apply_s:.1f} available)"
+        f"apply >= {plain.apply_cpu:.1f} (2 cores: {2 * apply_s:.1f} available)"
     )
     print(
-        f"head-end RSS per connected charge point: {rss_per_charger:.1f} KiB "
+        f"head-end RSS per connected charge point: {plain.rss_per_charger:.1f} KiB "
         f"(target <= 40 KB; bare websockets server: {floor['rss_per_connection_kib']:.1f} KiB)"
     )
+    if relayed is not None:
+        print_relay(n, plain, relayed, latency)
+
+
+def print_relay(
+    n: int, plain: Rollout, relayed: Rollout, latency: dict[str, dict[str, float]]
+) -> None:
+    rate, relayed_rate = n / plain.apply_s, n / relayed.apply_s
+    print(
+        "relay mode (--upstream: a CSMS process answering the chargers and calling each one"
+        " once a second, GetConfiguration / GetVariables):"
+    )
+    print(f"  all connected (head-end and upstream) in {relayed.connect_s:.1f} s")
+    print(
+        f"  apply ({relayed.round_trips} head-end round trips): {relayed.apply_s:.1f} s = "
+        f"{relayed_rate:.0f} charge points per second, {relayed_rate / rate:.2f}x the "
+        f"{rate:.0f}/s without the relay (target >= 0.7x)"
+    )
+    print(
+        f"  CPU seconds during apply: head-end {relayed.cpu[0]:.1f}, simulated chargers "
+        f"{relayed.cpu[1]:.1f}; head-end RSS per charger {relayed.rss_per_charger:.1f} KiB"
+    )
+    print(
+        "  round trip of the upstream's calls, measured in the upstream (CALL sent ->"
+        " CALLRESULT received), p50 / p99:"
+    )
+    names = {
+        "idle": "through the relay, fleet idle",
+        "rollout": "through the relay, during the rollout",
+        "direct": "the same chargers connected to the upstream directly",
+    }
+    for phase, label in names.items():
+        if phase in latency:
+            x = latency[phase]
+            print(
+                f"    {label}: {x['p50_ms']:.1f} / {x['p99_ms']:.1f} ms "
+                f"({int(x['count'])} calls, {int(x['lost'])} unanswered)"
+            )
+    if "idle" in latency and "direct" in latency:
+        added = {q: latency["idle"][q] - latency["direct"][q] for q in ("p50_ms", "p99_ms")}
+        print(
+            f"  added by the relay (idle minus direct): p50 {added['p50_ms']:.1f} ms,"
+            f" p99 {added['p99_ms']:.1f} ms"
+        )
+    if "rollout" in latency and "direct" in latency:
+        added = {q: latency["rollout"][q] - latency["direct"][q] for q in ("p50_ms", "p99_ms")}
+        print(
+            f"  added by relay + rollout (rollout minus direct): p50 {added['p50_ms']:.1f} ms,"
+            f" p99 {added['p99_ms']:.1f} ms"
+        )
 
 
 def _cpu_or_zero(pid: int) -> float:

@@ -7,7 +7,8 @@ SIGTERM; SIGHUP re-reads the identities source.  Every option also reads
 the token defaults to RECONCILER_HEADEND_TOKEN, then to ``dev-token``.  On
 start it prints one line per listener (``ocpp ws://HOST:PORT/ocpp/`` and
 ``api http://HOST:PORT``), so that a script can read the URLs when a port
-was 0.
+was 0.  With ``--upstream URL`` it relays every charger to that central
+system (relay mode, docs/ocpp.md).
 """
 
 from __future__ import annotations
@@ -119,6 +120,43 @@ def _path(**kwargs: Any) -> Any:
     help="Seconds a finished job (and its idempotency key) is kept after it ended.",
 )
 @click.option(
+    "--upstream",
+    envvar="RECONCILER_UPSTREAM",
+    metavar="URL",
+    help="Relay mode: ws[s]://HOST[:PORT]/PATH of a central system; charger CP-1 is relayed to URL/CP-1.",
+)
+@click.option(
+    "--upstream-ca",
+    type=_path(exists=True, dir_okay=False),
+    envvar="RECONCILER_UPSTREAM_CA",
+    help="CA file to verify a wss:// upstream against (default: the system's CA store).",
+)
+@click.option(
+    "--upstream-cert",
+    type=_path(exists=True, dir_okay=False),
+    envvar="RECONCILER_UPSTREAM_CERT",
+    help="The relay's own TLS client certificate towards the upstream (with --upstream-key).",
+)
+@click.option(
+    "--upstream-key", type=_path(exists=True, dir_okay=False), envvar="RECONCILER_UPSTREAM_KEY"
+)
+@click.option(
+    "--upstream-user-from",
+    type=click.Choice(["charger", "none"]),
+    default="charger",
+    show_default=True,
+    envvar="RECONCILER_UPSTREAM_USER_FROM",
+    help="HTTP Basic credentials towards the upstream: the charger's own, or none.",
+)
+@click.option(
+    "--upstream-wait",
+    type=click.FloatRange(0.1),
+    default=10.0,
+    show_default=True,
+    envvar="RECONCILER_UPSTREAM_WAIT",
+    help="Seconds a charger's CALL waits for the upstream's answer before a CALLERROR.",
+)
+@click.option(
     "--token",
     envvar="RECONCILER_TOKEN",
     help="API bearer token; default RECONCILER_HEADEND_TOKEN, else 'dev-token'.",
@@ -138,6 +176,12 @@ def command(
     max_messages_per_s: float,
     ping_interval: float,
     job_retention: float,
+    upstream: str | None,
+    upstream_ca: Path | None,
+    upstream_cert: Path | None,
+    upstream_key: Path | None,
+    upstream_user_from: str,
+    upstream_wait: float,
     token: str | None,
 ) -> None:
     """Serve OCPP 1.6 / 2.0.1 charge points and the head-end API over them."""
@@ -147,6 +191,12 @@ def command(
         raise click.UsageError("--repo and --identities exclude each other")
     if (tls_cert is None) != (tls_key is None):
         raise click.UsageError("TLS needs both --tls-cert and --tls-key")
+    if (upstream_cert is None) != (upstream_key is None):
+        raise click.UsageError("--upstream-cert and --upstream-key go together")
+    if upstream is not None and not upstream.startswith(("ws://", "wss://")):
+        raise click.UsageError("--upstream must be a ws:// or wss:// URL")
+    if upstream is None and (upstream_ca or upstream_cert):
+        raise click.UsageError("--upstream-ca/--upstream-cert need --upstream")
     ocpp_host, ocpp_port = listen_address(listen_ocpp)
     api_host, api_port = listen_address(listen)
     options = HeadendOptions(
@@ -167,6 +217,12 @@ def command(
         max_messages_per_s=max_messages_per_s,
         ping_interval_s=ping_interval or None,
         job_retention_s=job_retention,
+        upstream=upstream,
+        upstream_ca=upstream_ca,
+        upstream_cert=upstream_cert,
+        upstream_key=upstream_key,
+        upstream_user_from=upstream_user_from,
+        upstream_wait_s=upstream_wait,
     )
     try:
         server_gc()

@@ -25,7 +25,8 @@ def test_help_names_every_option() -> None:
     for option in (
         "--listen-ocpp", "--listen", "--state", "--tls-cert", "--tls-key", "--accept-unknown",
         "--repo", "--identities", "--authorize", "--call-timeout", "--max-frame-bytes",
-        "--max-messages-per-s", "--job-retention", "--token",
+        "--max-messages-per-s", "--job-retention", "--upstream", "--upstream-ca",
+        "--upstream-cert", "--upstream-key", "--upstream-user-from", "--upstream-wait", "--token",
     ):  # fmt: skip
         assert option in result.output
 

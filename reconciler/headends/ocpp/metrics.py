@@ -4,6 +4,11 @@ Created by :class:`~reconciler.headends.ocpp.hub.Hub`; counted by the sessions,
 the job runner and the northbound API.  No label carries a charger id: label
 values are protocols, OCPP actions, job states and fixed reasons only (an
 action a charger sends that OCPP does not define is counted as ``other``).
+In relay mode (:meth:`Metrics.enable_relay`, called by :mod:`.server`) the
+relay's families are exported too: ``reconciler_ocpp_relayed_messages_total``,
+``reconciler_ocpp_upstream_connections``, ``reconciler_ocpp_calls_waiting``,
+``reconciler_ocpp_upstream_timeouts_total`` and
+``reconciler_ocpp_upstream_interval_differs_total``.
 """
 
 from __future__ import annotations
@@ -25,10 +30,14 @@ REJECT_REASONS = (
     "secret_missing",
 )
 REFUSED_KINDS = ("oversized", "bad_json", "rate_limited", "binary", "flood")
+UPSTREAM_STATES = ("connected", "connecting", "down")
+"""States of an upstream connection (the ``state`` label of ``reconciler_ocpp_upstream_connections``)."""
+DIRECTIONS = ("to_upstream", "to_charger")
 
 
 class Family:
-    """One metric family with one label: plain numbers per label value, read at scrape time.
+    """One metric family with one label (or none: ``label=""``): plain numbers per label value,
+    read at scrape time.
 
     Counted on the event loop only (no lock): ``prometheus_client``'s own
     counters take a lock per increment, which showed in the head-end's profile
@@ -46,6 +55,11 @@ class Family:
 
     def metric(self) -> Metric:
         family: Metric
+        if not self.label:
+            total = self.values.get("", 0.0)
+            if self.counter:
+                return CounterMetricFamily(self.name, self.help, value=total)
+            return GaugeMetricFamily(self.name, self.help, value=total)
         if self.counter:
             family = CounterMetricFamily(self.name, self.help, labels=[self.label])
         else:
@@ -106,26 +120,73 @@ class Metrics:
             "kind",
             counter=True,
         )
+        self.relayed = Family(
+            "reconciler_ocpp_relayed_messages",
+            "Frames relayed unchanged between chargers and the upstream, per direction.",
+            "direction",
+            counter=True,
+        )
+        self.upstream = Family(
+            "reconciler_ocpp_upstream_connections",
+            "Upstream connections (one per connected charger), per state.",
+            "state",
+            counter=False,
+        )
+        self.calls_waiting = Family(
+            "reconciler_ocpp_calls_waiting",
+            "Calls (the head-end's and the upstream's) waiting their turn at a charger's connection.",
+            "",
+            counter=False,
+        )
+        self.upstream_timeouts = Family(
+            "reconciler_ocpp_upstream_timeouts",
+            "Charger CALLs answered with a CALLERROR because the upstream did not answer in time.",
+            "",
+            counter=True,
+        )
+        self.interval_differs = Family(
+            "reconciler_ocpp_upstream_interval_differs",
+            "Upstream BootNotification answers whose interval differs from the HeartbeatInterval"
+            " the head-end last set on that charger.",
+            "",
+            counter=True,
+        )
         for family, labels in (
+            (self.relayed, DIRECTIONS),
+            (self.upstream, UPSTREAM_STATES),
+            (self.calls_waiting, ("",)),
+            (self.upstream_timeouts, ("",)),
+            (self.interval_differs, ("",)),
             (self.connected, SUBPROTOCOLS),
             (self.rejected, REJECT_REASONS),
             (self.refused, REFUSED_KINDS),
             (self.jobs, ("requested", "sent", "accepted", "declined")),
         ):
             family.values.update(dict.fromkeys(labels, 0.0))
-        self.registry.register(
-            _Collector(
-                [
-                    self.connected,
-                    self.messages_in,
-                    self.messages_out,
-                    self.callerrors_sent,
-                    self.callerrors_received,
-                    self.jobs,
-                    self.rejected,
-                    self.refused,
-                ]
-            )
+        self._collector = _Collector(
+            [
+                self.connected,
+                self.messages_in,
+                self.messages_out,
+                self.callerrors_sent,
+                self.callerrors_received,
+                self.jobs,
+                self.rejected,
+                self.refused,
+            ]
+        )
+        self.registry.register(self._collector)
+
+    def enable_relay(self) -> None:
+        """Export the relay's families too (relay mode; once, before the first scrape)."""
+        self._collector.families.extend(
+            [
+                self.relayed,
+                self.upstream,
+                self.calls_waiting,
+                self.upstream_timeouts,
+                self.interval_differs,
+            ]
         )
 
     @staticmethod

@@ -12,6 +12,9 @@ other than ``/ocpp/{chargePointId}`` (404), a client offering neither
 ``accept_unknown``), a missing or wrong HTTP Basic password (401).  TLS
 (``tls_cert``/``tls_key``) applies to the OCPP listener; the API listener
 stays plain HTTP (put it on a private address or behind a TLS proxy).
+With ``upstream`` set (relay mode), each admitted connection is continued to
+that central system by a :class:`~.relay.Link` of the server's
+:class:`~.relay.Relay`.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ from reconciler.headends.ocpp.handlers16 import Session16
 from reconciler.headends.ocpp.handlers201 import Session201
 from reconciler.headends.ocpp.hub import Hub
 from reconciler.headends.ocpp.identities import load_identities
+from reconciler.headends.ocpp.relay import Relay
+from reconciler.headends.ocpp.relayparts import RelaySettings
 from reconciler.headends.ocpp.sessions import Session
 from reconciler.model.files import GATEWAY_ID_PATTERN
 
@@ -91,6 +96,19 @@ class HeadendOptions:
     """Keep a final job (and its idempotency key) this long after it ended, then drop it."""
     prune_s: float = 60.0
     """Look for final jobs past their retention this often."""
+    upstream: str | None = None
+    """Relay mode: ``ws(s)://HOST[:PORT]/PATH`` of the central system each charger is relayed to."""
+    upstream_ca: Path | None = None
+    """Verify the upstream's TLS certificate against this CA file (else the system's store)."""
+    upstream_cert: Path | None = None
+    """The relay's own TLS client certificate towards the upstream (with ``upstream_key``)."""
+    upstream_key: Path | None = None
+    upstream_user_from: str = "charger"
+    """``charger``: pass the charger's HTTP Basic credentials upstream; ``none``: send none."""
+    upstream_wait_s: float = 10.0
+    """How long a charger's CALL waits for the upstream's answer before a CALLERROR."""
+    upstream_retry_max_s: float = 30.0
+    """The cap of the upstream reconnect backoff."""
 
     @property
     def burst(self) -> float:
@@ -157,7 +175,25 @@ def _handshake(hub: Hub) -> object:
     return process_request
 
 
-def _handler(hub: Hub) -> object:
+def _relay(options: HeadendOptions, hub: Hub) -> Relay | None:
+    if options.upstream is None:
+        return None
+    settings = RelaySettings(
+        url=options.upstream,
+        ca=options.upstream_ca,
+        cert=options.upstream_cert,
+        key=options.upstream_key,
+        user_from=options.upstream_user_from,
+        wait_s=options.upstream_wait_s,
+        call_timeout_s=options.call_timeout_s,
+        retry_max_s=options.upstream_retry_max_s,
+        retry_base_s=min(0.5, options.upstream_retry_max_s),
+        max_frame_bytes=options.max_frame_bytes,
+    )
+    return Relay(settings, hub.metrics)
+
+
+def _handler(hub: Hub, relay: Relay | None) -> object:
     async def handle(connection: ServerConnection) -> None:
         ident = _identity(connection.request.path if connection.request else "")
         kind = SESSIONS.get(connection.subprotocol or "")
@@ -166,11 +202,16 @@ def _handler(hub: Hub) -> object:
             return
         charger = hub.charger_for(ident, kind.protocol)
         session = kind(hub, connection, charger)
+        if relay is not None and connection.request is not None:
+            session.relay = relay.link(session, connection.request.headers.get("Authorization"))
+            session.relay.start()
         hub.connected(session)
         try:
             await session.serve()
         finally:
             hub.disconnected(session)
+            if session.relay is not None:
+                await session.relay.stop(connection.close_code or 1000)
 
     return handle
 
@@ -229,6 +270,7 @@ async def serving(options: HeadendOptions) -> AsyncIterator[Running]:
     identities = await asyncio.to_thread(load_identities, options.repo, options.identities)
     tls = _tls(options)
     hub = Hub(options, identities)
+    relay = _relay(options, hub)
     hub.start()
     runner = web.AppRunner(
         northbound.app(hub, options.token), access_log=None, handler_cancellation=True,
@@ -238,7 +280,7 @@ async def serving(options: HeadendOptions) -> AsyncIterator[Running]:
     housekeeping: asyncio.Task[None] | None = None
     try:
         server = await serve(
-            _handler(hub),  # type: ignore[arg-type]
+            _handler(hub, relay),  # type: ignore[arg-type]
             options.ocpp_host,
             options.ocpp_port,
             process_request=_handshake(hub),  # type: ignore[arg-type]

@@ -12,13 +12,19 @@ instance, and no task runs per connection beyond the reader.
   frame with 1003), then CALLs are validated against the ``ocpp`` library's
   schemas and dispatched to the handler of their action.
 - :meth:`Session.request` is the head-end's only way to send a CALL: one
-  outstanding call per connection (the library's call lock), a CALLERROR
+  outstanding call per connection (:attr:`Session.gate`), a CALLERROR
   raised as :class:`~reconciler.errors.ChargerCallError`, no answer in time as
   :class:`~reconciler.errors.ChargerTimeoutError`, a closed connection as
-  :class:`~reconciler.errors.ChargerGoneError`.  A relay to an upstream
-  central system would be inserted here.  Handlers never call it (that
+  :class:`~reconciler.errors.ChargerGoneError`.  Its ids are ``rcn-<n>``.
+  Handlers never call it (that
   would wait for an answer the reader cannot read while it runs the handler):
   they tell the hub, whose tasks call.
+- Relay mode (:attr:`Session.relay`, a :class:`~.relay.Link`): the charger's
+  CALLs that pass the guard and the schema check still run the handler (the
+  hub learns from them) but are answered by the upstream, relayed raw; the
+  charger's answers that are not for the head-end's call in progress go
+  upstream raw; the upstream's CALLs share the connection's gate with
+  :meth:`Session.request`.
 """
 
 from __future__ import annotations
@@ -41,10 +47,13 @@ from websockets.exceptions import ConnectionClosed
 from reconciler.errors import ChargerCallError, ChargerGoneError, ChargerTimeoutError
 from reconciler.headends.ocpp import guard, schemas
 from reconciler.headends.ocpp.records import Charger
+from reconciler.headends.ocpp.relay import learns
+from reconciler.headends.ocpp.relayparts import OWN_PREFIX, Gate
 from reconciler.headends.ocpp.wire import compact_json
 
 if TYPE_CHECKING:
     from reconciler.headends.ocpp.hub import Hub
+    from reconciler.headends.ocpp.relay import Link
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +116,9 @@ class Session(ChargePoint):  # type: ignore[misc]
         self.id = charger.id
         self._connection = connection
         self._response_timeout = hub.options.call_timeout_s
-        self._call_lock = asyncio.Lock()
+        self.gate = Gate(hub.metrics.calls_waiting if hub.options.upstream else None)
+        """One outstanding call on this connection, FIFO across the head-end and the upstream."""
+        self._call_lock = self.gate  # what the library's own call() would take
         self.logger = QUIET
         self.route_map = self._routes
         self.hub = hub
@@ -116,6 +127,8 @@ class Session(ChargePoint):  # type: ignore[misc]
         self._pending: tuple[str, str, asyncio.Future[tuple[int, Any]]] | None = None
         self._counter = 0
         self.closed = False
+        self.relay: Link | None = None
+        """In relay mode: this connection's continuation upstream (set by the server)."""
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -155,7 +168,7 @@ class Session(ChargePoint):  # type: ignore[misc]
                 await self._flooded()
                 return
             if frame.answer:
-                await self._send_error(frame.unique_id, frame.code, frame.description)
+                await self.send_error(frame.unique_id, frame.code, frame.description)
             return
         if frame.kind == 2:
             metrics.inc(metrics.messages_in, action_label(frame.action))
@@ -164,14 +177,16 @@ class Session(ChargePoint):  # type: ignore[misc]
                 if self.budget.flooding:
                     await self._flooded()
                     return
-                await self._send_error(frame.unique_id, "GenericError", "message rate exceeded")
+                await self.send_error(frame.unique_id, "GenericError", "message rate exceeded")
                 return
-            await self._dispatch(frame)
+            await self._dispatch(frame, raw)
             return
         pending = self._pending
         if pending is not None and pending[0] == frame.unique_id and not pending[2].done():
             metrics.inc(metrics.messages_in, pending[1])
             pending[2].set_result((frame.kind, frame.payload))
+        elif self.relay is not None and await self.relay.charger_answer(frame.unique_id, raw):
+            return  # the answer to the upstream's call at the charger
         elif not self.budget.take() and self.budget.flooding:  # stray answers count too
             await self._flooded()
 
@@ -181,37 +196,50 @@ class Session(ChargePoint):  # type: ignore[misc]
         log.warning("%s: closing the connection: too many messages", self.id)
         await self._connection.close(1008, "message rate exceeded")
 
-    async def _dispatch(self, frame: guard.Frame) -> None:
+    async def _dispatch(self, frame: guard.Frame, raw: str) -> None:
         routes = self._routes.get(frame.action)
-        if routes is None or "_on_action" not in routes:
+        relay = self.relay
+        relayed = relay is not None and frame.action in self._actions
+        if (routes is None or "_on_action" not in routes) and not relayed:
             known = frame.action in self._actions
             code = "NotImplemented" if known else "NotSupported"
-            await self._send_error(frame.unique_id, code, f"{frame.action[:64]} is not handled")
+            await self.send_error(frame.unique_id, code, f"{frame.action[:64]} is not handled")
             return
         try:
             schemas.check_call(frame.unique_id, frame.action, frame.payload, self._ocpp_version)
         except OCPPError as exc:
-            await self._send_error(frame.unique_id, exc.code, _first_line(exc.description))
+            await self.send_error(frame.unique_id, exc.code, _first_line(exc.description))
             return
         except (RecursionError, ValueError, TypeError):  # too deep or too odd to validate
-            await self._send_error(frame.unique_id, "FormatViolation", "invalid payload")
+            await self.send_error(frame.unique_id, "FormatViolation", "invalid payload")
             return
+        if relay is not None:  # the head-end learns; the upstream answers
+            if routes and "_on_action" in routes and learns(self.protocol, frame.action):
+                try:
+                    routes["_on_action"](self, **camel_to_snake_case(frame.payload))
+                except Exception:  # no payload in the log
+                    log.exception("%s: learning from %s failed", self.id, frame.action)
+            await relay.charger_call(frame.unique_id, frame.action, raw)
+            return
+        assert routes is not None
         handler: Callable[..., dict[str, Any]] = routes["_on_action"]
         try:
             answer = handler(self, **camel_to_snake_case(frame.payload))
         except Exception:  # a bug of ours must not end the connection; no payload in the log
             log.exception("%s: handling %s failed", self.id, frame.action)
-            await self._send_error(frame.unique_id, "InternalError", "the head-end failed")
+            await self.send_error(frame.unique_id, "InternalError", "the head-end failed")
             return
         self.hub.metrics.inc(self.hub.metrics.messages_out, action_label(frame.action))
-        await self._send_text(compact_json([3, frame.unique_id, answer]))
+        await self.send_text(compact_json([3, frame.unique_id, answer]))
 
-    async def _send_error(self, unique_id: str, code: str, description: str) -> None:
+    async def send_error(self, unique_id: str, code: str, description: str) -> None:
+        """Answer the charger's CALL ``unique_id`` with a CALLERROR (counted)."""
         spelled = guard.error_code(code, self.protocol)
         self.hub.metrics.inc(self.hub.metrics.callerrors_sent, spelled)
-        await self._send_text(guard.call_error(unique_id, code, description, self.protocol))
+        await self.send_text(guard.call_error(unique_id, code, description, self.protocol))
 
-    async def _send_text(self, text: str) -> None:
+    async def send_text(self, text: str) -> None:
+        """Send one text frame as it is (a closed connection is not an error here)."""
         with contextlib.suppress(ConnectionClosed):  # the reader sees the close and ends
             await self._connection.send(text)
 
@@ -221,11 +249,11 @@ class Session(ChargePoint):  # type: ignore[misc]
         self, action: str, payload: dict[str, Any], timeout_s: float | None = None
     ) -> dict[str, Any]:
         """Send one CALL and return the CALLRESULT's payload (camelCase, unvalidated)."""
-        async with self._call_lock:  # one outstanding call per connection
+        async with self.gate:  # one outstanding call per connection
             if self.closed:
                 raise ChargerGoneError(f"{self.id} is not connected")
             self._counter += 1
-            unique_id = f"h{self._counter}"
+            unique_id = f"{OWN_PREFIX}{self._counter}"
             future: asyncio.Future[tuple[int, Any]] = asyncio.get_running_loop().create_future()
             self._pending = (unique_id, action, future)
             try:
