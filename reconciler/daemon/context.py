@@ -66,6 +66,8 @@ class Context:
         """When (``perf_counter``) the commit being rolled out was noticed."""
         self.first_job_seen = True
         """Whether the current rollout's first job was acknowledged (commit-to-first-job)."""
+        self.inventory_reads = 0
+        """Whole reads of the inventory so far (a paged pass that saw one cannot tell who left)."""
 
     def engine_for(self, repo: Repo) -> tuple[Engine, Planner]:
         """The engine, made once, and a planner for ``repo``'s catalog (new when the catalog changed)."""
@@ -93,6 +95,7 @@ class Context:
         """Read the head-end's inventory into the status, and return it."""
         gateways = await self.driver.inventory()
         inventory = {g.id: g for g in gateways}
+        self.inventory_reads += 1
         self.board.update(inventory=inventory)
         log.info("inventory: %d gateways known to the head-end", len(inventory))
         return inventory

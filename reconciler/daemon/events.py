@@ -9,6 +9,10 @@ gateways; the loop starts it as soon as no other task runs, so a charger that
 lost values in a reboot or an update shows Mismatch (and, with
 ``on_mismatch: reapply``, is restored) within seconds.  The feed itself never
 writes the store: every store write stays in the loop's one task slot.
+
+Beside the feed, the same task re-reads the inventory in pages at a pace
+(:class:`reconciler.daemon.readback.InventoryPages`): slowly where the feed
+works, a whole pass per read-back interval where the head-end has no events.
 """
 
 from __future__ import annotations
@@ -41,22 +45,37 @@ class EventFeed:
         """``None`` until the head-end answered once; ``False``: it has no events endpoint."""
 
     async def run(self) -> None:
+        """The feed, and the inventory's pages beside it, until the daemon stops."""
+        pages = asyncio.create_task(self.readback.pages.run(), name="inventory-pages")
+        try:
+            await self._feed()
+            await pages
+        finally:
+            pages.cancel()
+            await asyncio.gather(pages, return_exceptions=True)
+
+    async def _feed(self) -> None:
         failures = 0
         while not self.stopping.is_set():
             try:
-                page = await self.driver.events(self.cursor, WAIT_S)
+                # The first poll answers at once: whether there are events decides the pace
+                # of the inventory's pages, and a quiet head-end would keep it waiting.
+                wait = WAIT_S if self.supported else 0.0
+                page = await self.driver.events(self.cursor, wait)
             except errors.HeadendError as exc:
+                self.readback.pages.known.set()  # unknown for now: pages at the full pace
                 failures += 1
                 delay = min(BACKOFF_MAX_S, 2.0 ** min(failures, 6)) * (0.5 + random.random() / 2)
                 log.warning("events: %s; asking again in %.1f s", exc, delay)
                 await self._sleep(delay)
                 continue
             failures = 0
+            self.readback.pages.known.set()
             if page is None:
-                self.supported = False
+                self.supported = self.readback.pages.events = False
                 log.info("events: the head-end has none; drift is found by the periodic read-back")
                 return
-            self.supported = True
+            self.supported = self.readback.pages.events = True
             self.cursor = page.next_cursor or self.cursor
             if page.events:
                 self.readback.request(page.events)

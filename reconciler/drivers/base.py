@@ -116,6 +116,14 @@ class EventPage:
 
 
 @dataclass(frozen=True, slots=True)
+class InventoryPage:
+    """One page of the inventory and the cursor of the next (``None``: this was the last)."""
+
+    gateways: tuple[InventoryGateway, ...]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class LiveConfig:
     """A gateway's configuration as the head-end reads it back (secrets are write-only: absent)."""
 
@@ -129,6 +137,13 @@ class Driver(Protocol):
 
     async def inventory(self) -> list[InventoryGateway]:
         """Every gateway the head-end knows (following all pages)."""
+        ...
+
+    async def inventory_page(self, cursor: str | None, limit: int) -> InventoryPage:
+        """Up to ``limit`` gateways from ``cursor`` (``None``: the first page).
+
+        For a caller that reads the inventory at a pace (the daemon), one page at a time.
+        """
         ...
 
     async def read_configs(self, gateway_ids: Sequence[str]) -> dict[str, LiveConfig]:

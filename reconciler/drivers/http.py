@@ -47,7 +47,9 @@ from yarl import URL
 from reconciler import errors
 from reconciler.drivers import answers
 from reconciler.drivers.base import (
+    MAX_BATCH,
     EventPage,
+    InventoryPage,
     JobRequest,
     JobStatus,
     JobSubmission,
@@ -150,17 +152,9 @@ class HttpDriver:
         cursor: str | None = None
         seen: set[str] = set()
         while True:
-            query = {"limit": str(self.settings.page_size)}
-            if cursor is not None:
-                query["cursor"] = cursor
-            page = await self._inventory_page(query)
-            try:
-                gateways.extend(INVENTORY_LIST.validate_python(page["items"]))
-                cursor = page["next_cursor"]
-            except (KeyError, TypeError, ValidationError) as exc:
-                raise errors.BadResponseError(
-                    f"not a page of gateways: {exc}", endpoint="gateways"
-                ) from exc
+            page = await self.inventory_page(cursor, self.settings.page_size)
+            gateways.extend(page.gateways)
+            cursor = page.next_cursor
             if cursor is None:
                 return gateways
             if cursor in seen:
@@ -168,6 +162,22 @@ class HttpDriver:
                     "the head-end handed out a cursor twice", endpoint="gateways"
                 )
             seen.add(cursor)
+
+    async def inventory_page(self, cursor: str | None, limit: int) -> InventoryPage:
+        query = {"limit": str(min(MAX_BATCH, max(1, limit)))}  # the API's range: 1..500
+        if cursor is not None:
+            query["cursor"] = cursor
+        page = await self._inventory_page(query)
+        try:
+            gateways = tuple(INVENTORY_LIST.validate_python(page["items"]))
+            next_cursor = page["next_cursor"]
+            if not isinstance(next_cursor, str | None):
+                raise TypeError(f"next_cursor {next_cursor!r} is not a string")
+        except (KeyError, TypeError, ValidationError) as exc:
+            raise errors.BadResponseError(
+                f"not a page of gateways: {exc}", endpoint="gateways"
+            ) from exc
+        return InventoryPage(gateways, next_cursor)
 
     async def _inventory_page(self, query: dict[str, str]) -> Any:
         """One page, with patience: a page that fails ``max_attempts`` times is tried again.

@@ -19,11 +19,9 @@ opening never migrates).  Callers open a store with
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ from reconciler.errors import StoreError
 from reconciler.model.state import AppliedGateway, Status
 from reconciler.store import migrations
 from reconciler.store.base import Rollout, Transition
+from reconciler.store.configs import Configs
 from reconciler.store.files import private_dirs, private_file, tighten
 from reconciler.store.keys import KeyFile, key_path, legacy_key, move_legacy_key
 from reconciler.store.locking import WriterLock
@@ -43,17 +42,6 @@ _COLUMNS = (
     "gateway_id, type, firmware, profile, status, accepted, target, reason, job_id, attempts, "
     "commit_sha, updated_at, mismatch, skipped, job_key, rollout_id, send, reboot_pending"
 )
-
-
-_INLINE_MAX = 64
-"""Configurations whose JSON is at most this long stay inline in the row ("{}", one key)."""
-
-_PARSED_CACHE = 20_000
-"""Distinct configuration texts kept decoded between reads (see :meth:`SQLiteStore._parse`)."""
-
-
-def _dump(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
 class SQLiteStore:
@@ -73,10 +61,7 @@ class SQLiteStore:
         self.read_only = read_only
         self._keys = KeyFile(key_path(self.path, key_file))
         self._lock: WriterLock | None = None
-        self._parsed: dict[str, Any] = {}
-        self._texts: dict[int, tuple[Any, str]] = {}
-        self._hashes: dict[str, str] = {}
-        self._stored: set[str] = set()
+        self._configs = Configs(self.path)
         try:
             if read_only:
                 # Plans must never change the store: open it read-only, without migrating.
@@ -126,67 +111,6 @@ class SQLiteStore:
 
     # --- gateways -------------------------------------------------------------
 
-    def _parse(self, text: str) -> Any:
-        """Decoded JSON, one shared (read-only) object per distinct text.
-
-        Gateways of one profile, type and firmware hold identical configurations:
-        sharing them keeps 100,000 states at a few MB instead of ~400 MB of dicts.
-        """
-        found = self._parsed.get(text)
-        if found is None:
-            if len(self._parsed) >= _PARSED_CACHE:
-                self._parsed.clear()
-            stored = text
-            if text.startswith("@"):
-                row = self._db.execute(
-                    "SELECT text FROM configs WHERE hash = ?", (text[1:],)
-                ).fetchone()
-                if row is None:
-                    raise StoreError(f"{self.path}: configuration {text} is missing from the store")
-                stored = row[0]
-            found = self._parsed[text] = json.loads(stored)
-        return found
-
-    def _text(self, value: Any) -> str:
-        """JSON text of a configuration; encoded once per shared (read-only) object.
-
-        Every status change rewrites the whole row, and the gateways of one profile
-        share their configuration objects: without this, a rollout of 100,000
-        gateways encoded the same few hundred dicts some 1.2 million times.
-        """
-        if not value:  # most mismatch and send fields: no cache entry per empty object
-            return "{}" if isinstance(value, Mapping) else "[]"
-        found = self._texts.get(id(value))
-        if found is not None and found[0] is value:
-            return found[1]
-        text = _dump(dict(value) if isinstance(value, Mapping) else list(value))
-        if len(self._texts) >= _PARSED_CACHE:
-            self._texts.clear()
-        self._texts[id(value)] = (value, text)  # holding the object keeps its id unique
-        return text
-
-    def _ref(self, value: Any, new: dict[str, str]) -> str:
-        """What a row stores for a configuration: small ones inline, others as ``@HASH``.
-
-        Status changes rewrite a whole row; with ~1.5 KB of JSON per configuration
-        and three per row, a rollout of 100,000 gateways wrote ~1.8 GB into the WAL and
-        the store grew by ~2 KB per gateway and rollout.  Gateways share their
-        configurations, so each distinct one is stored once in ``configs``.
-        ``new`` collects the texts this transaction must insert.
-        """
-        text = self._text(value)
-        if len(text) <= _INLINE_MAX:
-            return text
-        digest = self._hashes.get(text)
-        if digest is None:
-            digest = hashlib.sha256(text.encode()).hexdigest()[:32]
-            if len(self._hashes) >= _PARSED_CACHE:
-                self._hashes.clear()
-            self._hashes[text] = digest
-        if digest not in self._stored:
-            new[digest] = text
-        return "@" + digest
-
     def _row(self, row: tuple[Any, ...]) -> AppliedGateway:
         (
             gateway_id,
@@ -214,19 +138,19 @@ class SQLiteStore:
             firmware=firmware,
             profile=profile,
             status=Status(status),
-            accepted=self._parse(accepted),
-            target=self._parse(target),
+            accepted=self._configs.parse(self._db, accepted),
+            target=self._configs.parse(self._db, target),
             reason=reason,
             job_id=job_id,
             attempts=attempts,
             commit=commit,
             updated_at=updated_at,
-            mismatch=self._parse(mismatch),
-            skipped=tuple(self._parse(skipped)),
+            mismatch=self._configs.parse(self._db, mismatch),
+            skipped=tuple(self._configs.parse(self._db, skipped)),
             job_key=job_key,
             rollout_id=rollout_id,
-            send=self._parse(send),
-            reboot_pending=tuple(self._parse(reboot_pending)),
+            send=self._configs.parse(self._db, send),
+            reboot_pending=tuple(self._configs.parse(self._db, reboot_pending)),
         )
 
     def applied(self) -> dict[str, AppliedGateway]:
@@ -262,19 +186,19 @@ class SQLiteStore:
                     s.firmware,
                     s.profile,
                     s.status.value,
-                    self._ref(s.accepted, new),
-                    self._ref(s.target, new),
+                    self._configs.ref(s.accepted, new),
+                    self._configs.ref(s.target, new),
                     s.reason,
                     s.job_id,
                     s.attempts,
                     s.commit,
                     s.updated_at,
-                    self._ref(s.mismatch, new),
-                    self._text(s.skipped),
+                    self._configs.ref(s.mismatch, new),
+                    self._configs.text(s.skipped),
                     s.job_key,
                     s.rollout_id if rollout_id is None else rollout_id,
-                    self._ref(s.send, new),
-                    self._text(s.reboot_pending),
+                    self._configs.ref(s.send, new),
+                    self._configs.text(s.reboot_pending),
                 )
                 for s in states
             ]
@@ -298,7 +222,7 @@ class SQLiteStore:
                 ],
             )
 
-        self._stored.update(new)  # committed: later transactions may point at them
+        self._configs.stored.update(new)  # committed: later transactions may point at them
 
     def forget(self, gateway_ids: Sequence[str]) -> None:
         with self._transaction() as db:
@@ -342,7 +266,9 @@ class SQLiteStore:
         """Keep the newest ``keep_per_gateway`` transitions of each gateway; returns how many went.
 
         The history grows by ~4 rows per gateway and rollout; without pruning a
-        fleet of 100,000 adds ~200 MB a month of daily rollouts.
+        fleet of 100,000 adds ~200 MB a month of daily rollouts.  Configurations
+        no gateway refers to any more go in the same transaction
+        (:meth:`prune_configs`).
         """
         with self._transaction() as db:
             cursor = db.execute(
@@ -350,7 +276,21 @@ class SQLiteStore:
                 "(PARTITION BY gateway_id ORDER BY id DESC) AS newer FROM transitions) WHERE newer > ?)",
                 (keep_per_gateway,),
             )
-            return int(cursor.rowcount)
+            gone = self._configs.prune(db)
+        self._configs.forget(gone)
+        return int(cursor.rowcount)
+
+    def prune_configs(self) -> int:
+        """Delete the configurations no gateway row refers to; returns how many went.
+
+        Each distinct configuration is stored once (:meth:`_ref`); one that every
+        gateway left (a profile changed, a gateway was forgotten) would otherwise
+        stay for ever.  One transaction: a kill leaves all of them or none.
+        """
+        with self._transaction() as db:
+            gone = self._configs.prune(db)
+        self._configs.forget(gone)
+        return len(gone)
 
     # --- meta -----------------------------------------------------------------
 

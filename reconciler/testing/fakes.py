@@ -5,7 +5,9 @@ network (as httpx's ``MockTransport`` stands in for one): per gateway it
 accepts or declines, answers after N polls or never, loses jobs (a restart
 without its job table, or a head-end that keeps losing them), refuses
 entries, and raises transient errors for the next K calls; accepted jobs
-update the live configurations that read-back sees.  :class:`FakeClock` is a
+update the live configurations that read-back sees.  It pages its inventory
+in id order, and answers the events long poll (with :attr:`FakeDriver.has_events`)
+with what :meth:`FakeDriver.emit` gave.  :class:`FakeClock` is a
 ``now()`` plus an ``async sleep()`` that advances virtual time at once, so
 pacing, timeouts and backoff are tested in milliseconds::
 
@@ -19,6 +21,8 @@ Used by ``tests/engine``; re-exported by :mod:`reconciler.testing`.
 from __future__ import annotations
 
 import asyncio
+import bisect
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -29,6 +33,8 @@ from reconciler import errors
 from reconciler.drivers.base import (
     Driver,
     EventPage,
+    HeadendEvent,
+    InventoryPage,
     JobRequest,
     JobState,
     JobStatus,
@@ -130,6 +136,10 @@ class FakeDriver(Driver):
         self._unapplied: set[str] = set()
         self._refused: dict[str, tuple[str, str]] = {}
         self._failures: dict[str, list[BaseException]] = {}
+        self.has_events = False
+        """Whether :meth:`events` answers (``False``: no events endpoint, as the simulator)."""
+        self._events: list[HeadendEvent] = []
+        self._event_ready = asyncio.Event()
 
     # --- scripting -------------------------------------------------------------------------
 
@@ -199,6 +209,11 @@ class FakeDriver(Driver):
         failure = error or errors.ServerError("simulated outage", endpoint=method, status=503)
         self._failures.setdefault(method, []).extend([failure] * calls)
 
+    def emit(self, *events: HeadendEvent) -> None:
+        """Hand these events to the next :meth:`events` call (which then answers at once)."""
+        self._events.extend(events)
+        self._event_ready.set()
+
     def drift(self, gateway_id: str, parameters: Mapping[str, Any]) -> None:
         """Force live values on one gateway."""
         config = self.live[gateway_id]
@@ -247,6 +262,15 @@ class FakeDriver(Driver):
         await self._call("inventory")
         return list(self.gateways.values())
 
+    async def inventory_page(self, cursor: str | None, limit: int) -> InventoryPage:
+        """Pages in id order; the cursor is the last id handed out (gateways may come and go)."""
+        await self._call("inventory_page")
+        order = sorted(self.gateways)
+        start = 0 if cursor is None else bisect.bisect_right(order, cursor)
+        ids = order[start : start + max(1, limit)]
+        more = start + len(ids) < len(order)
+        return InventoryPage(tuple(self.gateways[g] for g in ids), ids[-1] if more else None)
+
     async def read_configs(self, gateway_ids: Sequence[str]) -> dict[str, LiveConfig]:
         await self._call("read_configs")
         return {gid: self.live[gid] for gid in gateway_ids if gid in self.live}
@@ -291,9 +315,16 @@ class FakeDriver(Driver):
         return found
 
     async def events(self, after: str | None, wait_s: float) -> EventPage | None:
-        """No events endpoint, as the LG2WAN simulator: the daemon relies on its read-back."""
+        """Without :attr:`has_events` none, as the LG2WAN simulator; else what :meth:`emit` gave."""
         await self._call("events")
-        return None
+        if not self.has_events:
+            return None
+        if not self._events:
+            self._event_ready.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._event_ready.wait(), wait_s)
+        found, self._events = tuple(self._events), []
+        return EventPage(found, str(self.calls["events"]))
 
     async def aclose(self) -> None:
         self.closed = True
