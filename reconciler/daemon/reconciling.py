@@ -15,8 +15,11 @@ change (the :class:`~reconciler.daemon.watching.Watcher`), on
    the newest good commit differs from the applied one, deferred gateways are
    due again, or nothing was resumed yet), the rollout task plans and carries
    out the newest good commit (:mod:`reconciler.daemon.rollout`).  Commits that
-   arrive meanwhile are validated at once and the newest is planned when the
-   rollout ends (a burst of commits reconciles only the newest);
+   arrive meanwhile are validated at once; a valid one supersedes the rollout
+   under way (:meth:`~reconciler.daemon.rollout.Rollouts.supersede`): it starts no
+   more jobs and ends, and the newest commit's rollout starts at once (its jobs
+   not yet submitted are planned against the newest commit, those at the
+   head-end finish and are compared with it);
 4. otherwise, every ``readback_interval_s``, the read-back task
    (:mod:`reconciler.daemon.readback`).
 
@@ -176,6 +179,8 @@ class Reconciler:
         if head is None or sha != head.info.sha:
             await self._load(sha)
         status = self.status
+        if self.task is not None and status.good is not None:
+            self.rollouts.supersede(status.good)  # a newer valid commit goes first
         if self.task is not None or status.good is None or self.context.stopping.is_set():
             return
         if self.rollouts.due(status.good, status.applied, status.held):

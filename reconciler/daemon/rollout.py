@@ -12,6 +12,15 @@ is read at start and again when a commit declares a gateway it lacks.  When
 the rollout ends the commit is the applied one, and old status transitions
 are pruned.
 
+A newer valid commit supersedes the rollout under way (:meth:`Rollouts.supersede`,
+called by the loop when it loads one): the engine starts no more jobs and the run ends
+at once; the commit is not applied.  The next rollout (of the newest commit, started at
+once) plans only what differs between the superseded commit and the newest, so that its
+first job goes out within a second also at fleet scale; the gateways the superseded
+rollout never submitted are planned again against the newest commit right after it (or
+with it, when the newest commit changes them), and the jobs already at the head-end are
+polled by the next run until they end, and their gateways planned again then.
+
 A commit the prune guard holds (it would reset more than ``max_reset_share``
 of the managed gateways, or all of them; :mod:`reconciler.plan.guards`) is
 treated like an invalid one: nothing of it is rolled out, the applied commit
@@ -26,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 
 from reconciler.daemon.context import Context, summary
 from reconciler.daemon.status import Held, Loaded
@@ -55,6 +64,16 @@ class Rollouts:
         """Gateways to plan again with the next rollout (deferred, or their inventory changed)."""
         self.pending_at = 0.0
         """Not before this (monotonic): gateways stuck in an active job must not make a busy loop."""
+        self.running: str | None = None
+        """The commit being rolled out, or ``None``."""
+        self.base: Loaded | None = None
+        """The newest superseded commit whose rollout opened (what the store heads for), or
+        ``None``: the next plan covers what differs from it rather than from the applied one."""
+        self.replan: set[str] = set()
+        """Gateways superseded rollouts planned (some may be left Initial): planned again, against
+        the applied commit, once the newest commit's rollout has completed."""
+        self.replan_all = False
+        """Like :attr:`replan`, for every gateway (a superseded rollout planned them all)."""
 
     def due(self, good: Loaded, applied: Loaded | None, held: Held | None = None) -> bool:
         """A new valid commit, deferred gateways due again, or nothing resumed yet.
@@ -67,16 +86,33 @@ class Rollouts:
         if held is not None and held.info.sha == good.info.sha:
             return False
         applied_sha = applied.info.sha if applied else None
-        pending = bool(self.pending) and time.monotonic() >= self.pending_at
-        return good.info.sha != applied_sha or pending
+        waiting = bool(self.pending or self.replan or self.replan_all)
+        return good.info.sha != applied_sha or (waiting and time.monotonic() >= self.pending_at)
 
     def plan_again(self, gateway_ids: Iterable[str]) -> None:
         """Plan these gateways with the next rollout."""
         self.pending.update(gateway_ids)
 
+    def supersede(self, newest: Loaded) -> bool:
+        """A newer valid commit was loaded: the rollout under way starts no more jobs and ends.
+
+        Returns whether a rollout (of another commit) was superseded."""
+        engine = self.context.engine
+        if self.running is None or self.running == newest.info.sha or engine is None:
+            return False
+        if not engine.superseded.is_set():
+            log.info(
+                "commit %s supersedes the rollout of %s: its jobs not yet submitted are "
+                "planned against the newer commit",
+                newest.info.sha[:12],
+                self.running[:12],
+            )
+            engine.superseded.set()
+        return True
+
     def next_due(self) -> float | None:
         """When (monotonic) deferred gateways are due, or ``None``."""
-        return self.pending_at if self.pending else None
+        return self.pending_at if self.pending or self.replan or self.replan_all else None
 
     async def run(self, target: Loaded) -> None:
         """Resume what earlier runs left, plan ``target`` (incrementally) and carry it out."""
@@ -89,10 +125,16 @@ class Rollouts:
             engine, planner = context.engine_for(repo)
             status = context.board.current
             noticed = context.noticed_at or time.perf_counter()
-            previous = status.applied.repo if status.applied else None
-            affected = (
-                None if previous is None else affected_gateways(previous, repo) | self.pending
-            )
+            # A new commit is planned against what the store heads for (a superseded commit's
+            # rollout, if one opened); what superseded rollouts planned waits for it to complete.
+            fresh = status.applied is None or status.applied.info.sha != sha
+            base = (self.base if fresh else None) or status.applied
+            previous = base.repo if base else None
+            affected: set[str] | None = None
+            if previous is not None and (fresh or not self.replan_all):
+                affected = affected_gateways(previous, repo) | self.pending
+                if not fresh:
+                    affected |= self.replan
 
             # Reset gateways roll out under the profile they left: one this commit deletes
             # keeps the applied commit's policy.
@@ -126,6 +168,8 @@ class Rollouts:
                     context.noticed_at = noticed
 
             context.board.update(rollout_running=True)
+            self.running = sha
+            engine.superseded.clear()
             try:
                 try:
                     result = await cycle.reconcile(
@@ -150,14 +194,23 @@ class Rollouts:
                     self.resumed = False
                     raise
                 self.resumed = True
+                if result.superseded:
+                    self._superseded(target, result, affected)
+                    return
                 if result.held:
                     self._hold(target, result.plan)
                     return
                 if context.stopping.is_set():
                     return
-                # Deferred gateways (in an active rollout) are planned again a little later.
+                # Deferred gateways (in an active rollout) are planned again a little later;
+                # those superseded rollouts planned (and may have left Initial), at once.
                 self.pending = set(result.plan.deferred)
                 self.pending_at = time.monotonic() + PENDING_DELAY_S
+                self.base = None
+                if not fresh:
+                    self.replan, self.replan_all = set(), False
+                elif self.replan or self.replan_all:
+                    self.pending_at = time.monotonic()  # what superseded rollouts planned, now
                 outcome = result.applied
                 context.board.update(applied=target, last_rollout=_ended(outcome), held=None)
                 context.metrics.reconcile_duration.observe(time.perf_counter() - noticed)
@@ -171,8 +224,31 @@ class Rollouts:
                 else:
                     log.info("commit %s: nothing to roll out", sha[:12])
             finally:
+                self.running = None
+                engine.superseded.clear()
                 context.board.update(rollout_running=False, stalled="")
                 context.first_job_seen = True
+
+    def _superseded(
+        self, target: Loaded, result: cycle.CycleResult, affected: Set[str] | None
+    ) -> None:
+        """Not applied: what it planned or deferred is planned again after the next rollout
+        (its jobs at the head-end end in the next run: planning them now would defer them)."""
+        self.replan |= result.plan.deferred
+        resumed = result.resumed is not None and result.resumed.superseded
+        if result.applied.groups or resumed:  # it opened rollouts: the store heads for it
+            self.base = target
+            if affected is None or resumed:
+                self.replan_all = True
+            else:
+                self.replan |= affected
+        log.info(
+            "commit %s superseded: %d gateways left unsubmitted, %d jobs at the head-end "
+            "carried to the next rollout",
+            target.info.sha[:12],
+            result.applied.left,
+            len(self.context.engine.carried) if self.context.engine else 0,
+        )
 
     def _hold(self, target: Loaded, plan: cycle.PlanSummary) -> None:
         """Nothing of ``target`` rolled out: the applied commit stays the newest good one."""

@@ -24,6 +24,13 @@ planner it keeps between commits).  ``reconciler retry`` uses
    own peak), calls ``on_planned`` and, unless held, carries out the actionable
    gateways.
 
+A newer commit may supersede the cycle (the engine's ``superseded`` event, set by
+the daemon): a plan made meanwhile is not carried out, and a rollout under way
+starts no more jobs (:attr:`CycleResult.superseded`).  The gateways it left Initial
+sit in a rollout recorded as finished; whenever a plan covers such a gateway (the
+daemon plans the superseded cycle's gateways again) it is rolled out afresh for the
+new commit, also when the new commit wants what it was already heading for.
+
 Engine errors (a head-end failure) propagate: every status is durable, so the
 next cycle resumes.
 """
@@ -32,8 +39,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping, Set
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Set
+from dataclasses import dataclass, replace
 
 from reconciler.drivers.base import Driver
 from reconciler.engine import digests, jobs
@@ -41,9 +48,11 @@ from reconciler.engine.rollouts import Engine, Outcome
 from reconciler.model.files import RolloutPolicy
 from reconciler.model.inventory import InventoryGateway
 from reconciler.model.repos import Repo
+from reconciler.model.state import AppliedGateway, Status
 from reconciler.plan import guards
 from reconciler.plan.planning import Action, Plan, Planner
 from reconciler.plan.rendering import totals_line
+from reconciler.plan.values import same
 from reconciler.store.base import StateStore
 
 Inventory = Mapping[str, InventoryGateway]
@@ -66,7 +75,8 @@ class PlanSummary:
     errors: tuple[tuple[str, str], ...]
     """``(gateway id, message)`` of every gateway planned as an error."""
     deferred: frozenset[str]
-    """Gateways whose change waits for their active rollout to end (plan them again later)."""
+    """Gateways whose change waits for their active rollout to end (plan them again later),
+    and those whose job a superseded rollout left at the head-end (compared once it ends)."""
     seconds: float
     """Time spent planning."""
     resets: int = 0
@@ -92,6 +102,11 @@ class CycleResult:
     def held(self) -> str:
         """Why the commit was held by the prune guard (nothing rolled out); empty when it was not."""
         return self.plan.held
+
+    @property
+    def superseded(self) -> bool:
+        """A newer commit superseded the cycle before or while it rolled out."""
+        return self.applied.superseded
 
     @property
     def all_accepted(self) -> bool:
@@ -142,6 +157,8 @@ async def reconcile(
         inventory = await read_inventory()
     started = time.perf_counter()
     plan = await asyncio.to_thread(_plan, planner, repo, inventory, store, affected)
+    if engine.superseded.is_set():
+        return CycleResult(plan=_empty(plan), resumed=resumed, applied=Outcome(superseded=True))
     check = await _check_resets(plan, store, max_reset_share)
     allowed = check.held and guards.allowed(commit, allow_reset)
     work = Plan({p.gateway_id: p for p in plan.actionable()})
@@ -152,9 +169,9 @@ async def reconcile(
         errors=tuple(
             (p.gateway_id, p.message) for p in plan.gateways.values() if p.action is Action.ERROR
         ),
-        deferred=frozenset(
-            p.gateway_id for p in plan.gateways.values() if p.action is Action.DEFER
-        ),
+        # A job a superseded run left at the head-end ends in this rollout: compare then.
+        deferred=frozenset(p.gateway_id for p in plan.gateways.values() if p.action is Action.DEFER)
+        | engine.carried,
         seconds=time.perf_counter() - started,
         resets=check.resets,
         managed=check.managed,
@@ -180,6 +197,11 @@ async def _check_resets(plan: Plan, store: StateStore, max_share: float) -> guar
     return guards.check_resets(plan, managed=managed, max_share=max_share)
 
 
+def _empty(plan: Plan) -> PlanSummary:
+    """The summary of a plan not carried out (superseded before it started)."""
+    return PlanSummary(totals_line(plan), len(plan.gateways), 0, (), frozenset(), 0.0)
+
+
 def _plan(
     planner: Planner,
     repo: Repo,
@@ -187,7 +209,8 @@ def _plan(
     store: StateStore,
     affected: Set[str] | None,
 ) -> Plan:
-    """In a worker thread: the states it needs, then the plan (incremental with ``affected``)."""
+    """In a worker thread: the states it needs, then the plan (incremental with ``affected``),
+    with the gateways a superseded rollout left Initial rolled out afresh (:func:`_restart`)."""
     if affected is not None and len(affected) <= FEW_STATES:
         # Incremental: read only the affected gateways' states (10,000 rows cost ~0.3 s).
         applied = {i: s for i in affected if (s := store.get(i)) is not None}
@@ -199,13 +222,40 @@ def _plan(
             if affected is None
             else {i: everything[i] for i in affected if i in everything}
         )
-    return planner.plan(
+    plan = planner.plan(
         repo,
         inventory,
         applied,
         previous=None if affected is None else Plan({}),
         affected=affected,
     )
+    if any(s.status is Status.INITIAL for s in applied.values()):
+        ended = {r.rollout_id for r in store.rollouts() if r.state == "finished"}
+        _restart(
+            plan,
+            [s for s in applied.values() if s.status is Status.INITIAL and s.rollout_id in ended],
+        )
+    return plan
+
+
+def _restart(plan: Plan, states: Iterable[AppliedGateway]) -> None:
+    """Roll out afresh the Initial gateways a superseded rollout left (it ended without them).
+
+    The planner leaves such a gateway alone when the new commit wants what it was heading
+    for (it counts on a resume, which skips these): it is pushed again, with what it was to
+    be sent.  When the new commit wants what it already has, it is pushed with nothing to
+    send (Accepted at once, no job).  Any other action was planned against the new commit.
+    """
+    for state in states:
+        p = plan.gateways.get(state.gateway_id)
+        if p is None or p.action is not Action.NONE:
+            continue
+        heading = state.target.keys() == p.desired.keys() and all(
+            same(v, p.desired[k]) for k, v in state.target.items()
+        )
+        plan.gateways[state.gateway_id] = replace(
+            p, action=Action.PUSH, send=state.send if heading else {}
+        )
 
 
 # --- one-shot use: the commands ------------------------------------------------------------------

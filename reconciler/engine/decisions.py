@@ -91,6 +91,18 @@ def quota(policy: RolloutPolicy, *, room: int, active: int, submitted: int, elap
     return allowed
 
 
+def room(max_in_flight: int, in_flight: int, carried: int) -> int:
+    """Free engine-wide slots: ``max_in_flight`` less the jobs in flight.
+
+    ``carried`` of those are a superseded rollout's, left at the head-end: they never take
+    the last tenth of the slots (at least one), so that a newer commit's first jobs start
+    at once; the head-end then holds at most a tenth more than ``max_in_flight`` per
+    superseded rollout whose jobs are still running.
+    """
+    reserve = max(1, max_in_flight // 10)
+    return max_in_flight - (in_flight - carried) - min(carried, max_in_flight - reserve)
+
+
 def admissible(queue: Iterable[W], limit: int, now: float) -> Admission[W]:
     """From the front of ``queue``: the first ``limit`` jobs whose backoff has passed start;
     jobs still backing off that are passed over on the way are deferred."""

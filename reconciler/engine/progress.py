@@ -38,6 +38,8 @@ class GroupProgress:
     started_at: float = 0.0
     aborted: str = ""
     """Why no more jobs are started, or empty."""
+    superseded: str = ""
+    """Why the rollout ended with members left Initial (a newer commit plans them), or empty."""
 
     @property
     def done(self) -> bool:
@@ -50,9 +52,14 @@ class GroupProgress:
         """How the rollout is recorded when a run stops: ``aborted``, ``finished``, or ``""`` (still running)."""
         if self.aborted:
             return "aborted"
-        if not any(self.counts[s] for s in UNFINISHED):
+        if self.superseded or not any(self.counts[s] for s in UNFINISHED):
             return "finished"
         return ""
+
+    @property
+    def why(self) -> str:
+        """Why the rollout ended early (aborted or superseded), or empty."""
+        return self.aborted or self.superseded
 
     def move(self, previous: Status, status: Status) -> None:
         """Count one gateway's transition."""
@@ -72,6 +79,10 @@ class Outcome:
     stalled: str = ""
     """Why the run is stalled now (the head-end keeps losing jobs, or no job in flight moved
     for ``stall_after_s``), or empty; updated every tick, empty once the run has ended."""
+    superseded: bool = False
+    """A newer commit superseded the run: it started no more jobs and handed those at the
+    head-end to the engine's next run; ``left`` gateways stayed Initial, to be planned again."""
+    left: int = 0
 
     @property
     def all_accepted(self) -> bool:

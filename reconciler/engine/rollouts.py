@@ -37,7 +37,7 @@ from reconciler.engine.progress import (
     ProgressHook,
     TransitionHook,
 )
-from reconciler.engine.runner import Runner, count, read_back
+from reconciler.engine.runner import Job, Runner, count, read_back
 from reconciler.engine.settings import EngineSettings
 from reconciler.errors import NothingToRetry as NothingToRetry
 from reconciler.members.retrying import retry_candidates
@@ -80,7 +80,12 @@ class Engine:
         """Called with how many jobs the head-end was found to have lost in one poll."""
         self.stopping = asyncio.Event()
         """Set to stop starting new jobs (SIGTERM); active ones are left to a resume."""
+        self.superseded = asyncio.Event()
+        """Set when a newer commit supersedes the rollout under way (the daemon; cleared by
+        whoever starts the next one): its run starts no more jobs and ends at once."""
         self._runs: list[Runner] = []
+        self._carried: dict[str, Job] = {}
+        """Jobs at the head-end a superseded run left: the next run polls them (by job id)."""
 
     def stalled(self) -> str:
         """Why the rollout in progress is stalled, or ``""`` (none running, or it moves).
@@ -91,18 +96,33 @@ class Engine:
         """
         return next((r.outcome.stalled for r in self._runs if r.outcome.stalled), "")
 
+    @property
+    def carried(self) -> frozenset[str]:
+        """Gateways whose job a superseded run left at the head-end (the next run polls it)."""
+        return frozenset(job.state.gateway_id for job in self._carried.values())
+
+    def _runner(self) -> Runner:
+        """A new run; it takes over the jobs a superseded run left at the head-end."""
+        run = Runner(self)
+        run.in_flight.update(self._carried)
+        self._carried.clear()
+        return run
+
     async def _run(self, run: Runner) -> Outcome:
         self._runs.append(run)
         try:
             return await run.run()
         finally:
             self._runs.remove(run)
+            if run.outcome.superseded:
+                self._carried.update(run.in_flight)
 
     async def apply(
         self, plan: Plan, *, commit: str | None, policies: Mapping[str, RolloutPolicy]
     ) -> Outcome:
-        """Carry out every actionable gateway plan; returns when every rollout has ended."""
-        run = Runner(self)
+        """Carry out every actionable gateway plan; returns when every rollout has ended, or
+        at once when :attr:`superseded` is set (see :class:`Outcome`'s ``superseded``)."""
+        run = self._runner()
         now = self.clock()
         by_group: dict[str | None, list[GatewayPlan]] = {}
         for planned in plan.actionable():
@@ -162,14 +182,20 @@ class Engine:
             self.store.write(restarted)
 
     async def resume(self, policies: Mapping[str, RolloutPolicy]) -> Outcome:
-        """Continue what a previous process left: resubmit Initial (same key), poll Requested/Sent."""
+        """Continue what a previous process left: resubmit Initial (same key), poll Requested/Sent.
+
+        Not the Initial gateways of a rollout that ended without them (aborted, or finished
+        when a newer commit superseded it): a new commit (or a retry) plans them again.
+        """
+        self._carried.clear()  # their states are Requested or Sent: adopted below
         run = Runner(self)
-        aborted = self._aborted_rollouts()
-        running = {r.rollout_id: r for r in self.store.rollouts(active_only=True)}
+        rollouts = self.store.rollouts()
+        ended = {r.rollout_id for r in rollouts if r.state != "running"}
+        running = {r.rollout_id: r for r in rollouts if r.state == "running"}
         for state in self.store.applied().values():
             if state.status not in (Status.INITIAL, *ACTIVE):
                 continue
-            if state.status is Status.INITIAL and state.rollout_id in aborted:
+            if state.status is Status.INITIAL and state.rollout_id in ended:
                 continue
             name = state.profile
             group = run.outcome.groups.get(name)
@@ -222,7 +248,7 @@ class Engine:
     ) -> Outcome:
         """A new rollout per profile for gateways that have a state: Declined, Mismatch, aborted."""
         now = self.clock()
-        run = Runner(self)
+        run = self._runner()
         for profile, states in members.items():
             rollout_id = self.store.start_rollout(commit, profile, now)
             group = run.open_group(profile, rollout_id, policy_for(policies, profile), now)

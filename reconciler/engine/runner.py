@@ -1,16 +1,14 @@
 """The rollout runner: the one I/O loop that submits, polls, records and reads back.
 
 One :class:`Runner` per engine entry point (apply, resume, retry, repair): the
-:class:`~reconciler.engine.rollouts.Engine` opens the rollouts and queues the
-Initial gateways; :meth:`Runner.run` then loops, each tick asking the pure
-decisions (:mod:`reconciler.engine.decisions`) which jobs start, what each job
-status means, whether to resubmit, time out or abort, and doing what they say
-through the driver.  Every batch of transitions is written to the store in one
-transaction before the next call to the head-end, so that a resume after a
-crash (even ``kill -9``) finds every fact that was acted on.
-
-A job the head-end stops reporting is lost after ``lost_job_grace_s`` and resubmitted
-with its stored key; :mod:`reconciler.engine.stalls` logs it and says when a run stalls.
+:class:`~reconciler.engine.rollouts.Engine` opens the rollouts and queues the Initial
+gateways; :meth:`Runner.run` then loops, each tick asking the pure decisions
+(:mod:`reconciler.engine.decisions`) which jobs start, what each job status means, whether
+to resubmit, time out or abort, and doing what they say through the driver.  Every batch
+of transitions is stored in one transaction before the next head-end call, so that a resume
+after a crash (even ``kill -9``) finds every fact acted on.  Lost jobs are resubmitted with
+their stored key (:mod:`reconciler.engine.stalls`); a run a newer commit supersedes starts
+no more jobs and leaves those at the head-end to the engine's next run.
 """
 
 from __future__ import annotations
@@ -43,28 +41,18 @@ class Wiring(Protocol):
 
     Read at each use, so that a catalog or hook the caller swaps in applies at once."""
 
-    @property
-    def driver(self) -> Driver: ...
-    @property
-    def store(self) -> StateStore: ...
-    @property
-    def catalog(self) -> Catalog: ...
-    @property
-    def resolve_secret(self) -> Callable[[str], str | None]: ...
-    @property
-    def settings(self) -> EngineSettings: ...
-    @property
-    def clock(self) -> Callable[[], float]: ...
-    @property
-    def sleep(self) -> Callable[[float], Awaitable[None]]: ...
-    @property
-    def stopping(self) -> asyncio.Event: ...
-    @property
-    def on_progress(self) -> ProgressHook | None: ...
-    @property
-    def on_transition(self) -> TransitionHook | None: ...
-    @property
-    def on_lost_jobs(self) -> progress.LostJobsHook | None: ...
+    driver: Driver
+    store: StateStore
+    catalog: Catalog
+    resolve_secret: Callable[[str], str | None]
+    settings: EngineSettings
+    clock: Callable[[], float]
+    sleep: Callable[[float], Awaitable[None]]
+    stopping: asyncio.Event
+    superseded: asyncio.Event
+    on_progress: ProgressHook | None
+    on_transition: TransitionHook | None
+    on_lost_jobs: progress.LostJobsHook | None
 
 
 @dataclass(slots=True)
@@ -157,6 +145,9 @@ class Runner:
         """Tick until every job has ended (or the engine is stopping); returns the outcome."""
         wiring = self.wiring
         while True:
+            if wiring.superseded.is_set():
+                self._supersede()
+                break
             if not wiring.stopping.is_set():
                 await self._submit()
             if self.in_flight:
@@ -174,18 +165,27 @@ class Runner:
                 break
             await wiring.sleep(wiring.settings.poll_interval_s)
         self.outcome.stalled = ""
-        for group in self.outcome.groups.values():
-            if group.ending:
-                wiring.store.finish_rollout(
-                    group.rollout_id, group.ending, wiring.clock(), group.aborted
-                )
+        for g in self.outcome.groups.values():
+            if g.ending:
+                wiring.store.finish_rollout(g.rollout_id, g.ending, wiring.clock(), g.why)
         return self.outcome
+
+    def _supersede(self) -> None:
+        """Start nothing more: queued gateways stay Initial in a rollout recorded finished (no
+        resume submits them; the newer commit plans them); the engine's next run polls in_flight."""
+        self.outcome.superseded = True
+        self.outcome.left = sum(map(len, self.queues.values()))
+        self.queues.clear()
+        for group in self.outcome.groups.values():
+            if not group.ending:
+                group.superseded = "superseded by a newer commit"
 
     async def _submit(self) -> None:
         now = self.wiring.clock()
         active = Counter(job.group.profile for job in self.in_flight.values())
         groups = {key: queue[0].group for key, queue in self.queues.items() if queue}
-        room = self.wiring.settings.max_in_flight - len(self.in_flight)
+        carried = sum(1 for job in self.in_flight.values() if job.group.superseded)
+        room = decisions.room(self.wiring.settings.max_in_flight, len(self.in_flight), carried)
         chosen = decisions.admit(self.queues, groups, active=active, room=room, now=now)
         batch: list[Job] = []
         for key, admission in chosen.items():
@@ -359,7 +359,7 @@ class Runner:
         for gateway_id in mismatched:
             job = by_id[gateway_id]
             job.state = states.get(gateway_id, job.state)
-            if decisions.reapplies(job.group.policy, job.reapplied):
+            if decisions.reapplies(job.group.policy, job.reapplied or job.group.superseded != ""):
                 # Counted Accepted when its job ended; it starts again from Mismatch.
                 job.group.move(Status.ACCEPTED, Status.MISMATCH)
                 send = readback.reapply_values(job.state)
