@@ -50,6 +50,14 @@ STATUS_ORDER = (
 )
 
 
+def env_option(name: str, **kwargs: Any) -> Callable[[F], F]:
+    """``click.option(name)`` reading ``RECONCILER_<NAME>`` (``--listen-ocpp``: ``RECONCILER_LISTEN_OCPP``),
+    its default shown in ``--help``: the one rule of the long-running servers' options."""
+    envvar = "RECONCILER_" + name.lstrip("-").replace("-", "_").upper()
+    option: Callable[[F], F] = click.option(name, envvar=envvar, show_default=True, **kwargs)
+    return option
+
+
 def listen_address(value: str) -> tuple[str, int]:
     """``HOST:PORT`` (``[::1]:8080``; an empty host is 127.0.0.1) as a pair; a usage error otherwise."""
     host, sep, port = value.rpartition(":")

@@ -22,7 +22,7 @@ from typing import Any
 
 import click
 
-from reconciler.cli.common import listen_address, server_gc
+from reconciler.cli.common import env_option, listen_address, server_gc
 from reconciler.errors import IdentitiesError, StoreError
 
 
@@ -31,134 +31,104 @@ def _path(**kwargs: Any) -> Any:
 
 
 @click.command("serve")
-@click.option(
+@env_option(
     "--listen-ocpp",
     default="127.0.0.1:9000",
-    show_default=True,
-    envvar="RECONCILER_LISTEN_OCPP",
     help="HOST:PORT for the charge points' WebSocket (ws[s]://HOST:PORT/ocpp/{id}); port 0: a free one.",
 )
-@click.option(
+@env_option(
     "--listen",
     default="127.0.0.1:8080",
-    show_default=True,
-    envvar="RECONCILER_LISTEN",
     help="HOST:PORT for the head-end API (plain HTTP); port 0: a free one.",
 )
-@click.option(
+@env_option(
     "--state",
     type=_path(dir_okay=False),
     required=True,
-    envvar="RECONCILER_STATE",
     help="SQLite state file (its key file STATE.key is created beside it, mode 0600).",
 )
-@click.option("--tls-cert", type=_path(exists=True, dir_okay=False), envvar="RECONCILER_TLS_CERT")
-@click.option("--tls-key", type=_path(exists=True, dir_okay=False), envvar="RECONCILER_TLS_KEY")
-@click.option(
+@env_option("--tls-cert", type=_path(exists=True, dir_okay=False))
+@env_option("--tls-key", type=_path(exists=True, dir_okay=False))
+@env_option(
     "--accept-unknown",
     is_flag=True,
-    envvar="RECONCILER_ACCEPT_UNKNOWN",
     help="Let in charge points the identities source does not list.",
 )
-@click.option(
+@env_option(
     "--repo",
     type=_path(exists=True, file_okay=False),
-    envvar="RECONCILER_REPO",
     help="Config repository: its OCPP gateways are the known identities (passwords from subsettings).",
 )
-@click.option(
+@env_option(
     "--identities",
     type=_path(exists=True, dir_okay=False),
-    envvar="RECONCILER_IDENTITIES",
     help="YAML file: chargers: [{id: CP-1, password: {secret: NAME}}].",
 )
-@click.option(
+@env_option(
     "--authorize",
     type=click.Choice(["accept", "reject"]),
     default="reject",
-    show_default=True,
-    envvar="RECONCILER_AUTHORIZE",
     help="Answer to Authorize / StartTransaction / TransactionEvent id tags.",
 )
-@click.option(
+@env_option(
     "--call-timeout",
     type=click.FloatRange(0.1),
     default=30.0,
-    show_default=True,
-    envvar="RECONCILER_CALL_TIMEOUT",
     help="Seconds to wait for a charger's answer to a call.",
 )
-@click.option(
+@env_option(
     "--max-frame-bytes",
     type=click.IntRange(1024),
     default=65536,
-    show_default=True,
-    envvar="RECONCILER_MAX_FRAME_BYTES",
 )
-@click.option(
+@env_option(
     "--max-messages-per-s",
     type=click.FloatRange(0.1),
     default=20.0,
-    show_default=True,
-    envvar="RECONCILER_MAX_MESSAGES_PER_S",
     help="Per charger; bursts of 5x this are allowed.",
 )
-@click.option(
+@env_option(
     "--ping-interval",
     type=click.FloatRange(0),
     default=60.0,
-    show_default=True,
-    envvar="RECONCILER_PING_INTERVAL",
     help="Seconds between WebSocket pings to each charger; 0: none.",
 )
-@click.option(
+@env_option(
     "--job-retention",
     type=click.FloatRange(0),
     default=3600.0,
-    show_default=True,
-    envvar="RECONCILER_JOB_RETENTION",
     help="Seconds a finished job (and its idempotency key) is kept after it ended.",
 )
-@click.option(
+@env_option(
     "--upstream",
-    envvar="RECONCILER_UPSTREAM",
     metavar="URL",
     help="Relay mode: ws[s]://HOST[:PORT]/PATH of a central system; charger CP-1 is relayed to URL/CP-1.",
 )
-@click.option(
+@env_option(
     "--upstream-ca",
     type=_path(exists=True, dir_okay=False),
-    envvar="RECONCILER_UPSTREAM_CA",
     help="CA file to verify a wss:// upstream against (default: the system's CA store).",
 )
-@click.option(
+@env_option(
     "--upstream-cert",
     type=_path(exists=True, dir_okay=False),
-    envvar="RECONCILER_UPSTREAM_CERT",
     help="The relay's own TLS client certificate towards the upstream (with --upstream-key).",
 )
-@click.option(
-    "--upstream-key", type=_path(exists=True, dir_okay=False), envvar="RECONCILER_UPSTREAM_KEY"
-)
-@click.option(
+@env_option("--upstream-key", type=_path(exists=True, dir_okay=False))
+@env_option(
     "--upstream-user-from",
     type=click.Choice(["charger", "none"]),
     default="charger",
-    show_default=True,
-    envvar="RECONCILER_UPSTREAM_USER_FROM",
     help="HTTP Basic credentials towards the upstream: the charger's own, or none.",
 )
-@click.option(
+@env_option(
     "--upstream-wait",
     type=click.FloatRange(0.1),
     default=10.0,
-    show_default=True,
-    envvar="RECONCILER_UPSTREAM_WAIT",
     help="Seconds a charger's CALL waits for the upstream's answer before a CALLERROR.",
 )
-@click.option(
+@env_option(
     "--token",
-    envvar="RECONCILER_TOKEN",
     help="API bearer token; default RECONCILER_HEADEND_TOKEN, else 'dev-token'.",
 )
 def command(

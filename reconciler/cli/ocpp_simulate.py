@@ -12,89 +12,83 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from reconciler.cli.common import listen_address, server_gc
+from reconciler.cli.common import env_option, listen_address, server_gc
 from reconciler.headends.ocpp.simfleet import PROTOCOL_CHOICES, FleetOptions
 
 
-def _option(name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    envvar = "RECONCILER_" + name.lstrip("-").replace("-", "_").upper()
-    return click.option(name, envvar=envvar, show_default=True, **kwargs)
-
-
 @click.command("simulate")
-@_option("--connect", required=True, help="Central system URL; each charger adds /{id}.")
-@_option(
+@env_option("--connect", required=True, help="Central system URL; each charger adds /{id}.")
+@env_option(
     "--count",
     type=click.IntRange(0),
     help="Chargers to simulate (default 1; with --ids-from: all).",
 )
-@_option(
+@env_option(
     "--protocol",
     type=click.Choice(PROTOCOL_CHOICES),
     default="mixed",
     help="mixed: even numbers ocpp1.6, odd ones ocpp2.0.1.",
 )
-@_option("--id-prefix", default="CP-", help="Ids are PREFIX + a 6-digit number.")
-@_option(
+@env_option("--id-prefix", default="CP-", help="Ids are PREFIX + a 6-digit number.")
+@env_option(
     "--ids-from",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Take ids, types and passwords from this config repository's OCPP gateways.",
 )
-@_option("--password-secret", help="Secret NAME holding the initial password (HTTP Basic auth).")
-@_option("--control", help="HOST:PORT of the control API (loopback; no token).")
-@_option("--seed", type=int, default=0)
-@_option(
+@env_option("--password-secret", help="Secret NAME holding the initial password (HTTP Basic auth).")
+@env_option("--control", help="HOST:PORT of the control API (loopback; no token).")
+@env_option("--seed", type=int, default=0)
+@env_option(
     "--connect-rate",
     type=click.FloatRange(0),
     default=0.0,
     help="New connections per second; 0: unlimited (200 handshakes at a time).",
 )
-@_option("--firmware", default="1.0.0", help="Firmware version every charger reports at start.")
-@_option(
+@env_option("--firmware", default="1.0.0", help="Firmware version every charger reports at start.")
+@env_option(
     "--items-per-message",
     type=click.IntRange(1),
     default=16,
     help="DeviceDataCtrlr.ItemsPerMessage of Set/GetVariables (2.0.1).",
 )
-@_option(
+@env_option(
     "--bytes-per-message",
     type=click.IntRange(64),
     default=8192,
     help="DeviceDataCtrlr.BytesPerMessage of Set/GetVariables (2.0.1).",
 )
-@_option(
+@env_option(
     "--reboot-keys",
     default="",
     help="Comma-separated keys that answer RebootRequired, besides the catalog's.",
 )
-@_option(
+@env_option(
     "--reboot-delay",
     type=click.FloatRange(0),
     default=0.2,
     help="Seconds a reboot keeps a charger offline.",
 )
-@_option(
+@env_option(
     "--slow-s",
     type=click.FloatRange(0),
     default=0.0,
     help="Fault: delay every answer by S seconds.",
 )
-@_option(
+@env_option(
     "--drop-answers", type=click.IntRange(0), default=0, help="Fault: drop the next K answers."
 )
-@_option(
+@env_option(
     "--fault-share",
     type=click.FloatRange(0, 1),
     default=1.0,
     help="Share of chargers (seeded pick) the two faults above apply to.",
 )
-@_option("--verbose", is_flag=True, help="Log connection events (never payloads).")
+@env_option("--verbose", is_flag=True, help="Log connection events (never payloads).")
 def command(control: str | None, reboot_keys: str, verbose: bool, **options: Any) -> None:
     """Simulate OCPP 1.6 / 2.0.1 charge points connecting to a central system, with faults."""
     from reconciler.headends.ocpp.simfleet import Fleet

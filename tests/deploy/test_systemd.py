@@ -60,14 +60,15 @@ def test_it_runs_the_daemon_and_keeps_its_state_in_the_state_directory() -> None
 @pytest.mark.skipif(
     shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed"
 )
-def test_systemd_analyze_verify_finds_nothing_to_say(tmp_path: Path) -> None:
+@pytest.mark.parametrize("source", [UNIT, UNIT.with_name("reconciler-ocpp.service")], ids=str)
+def test_systemd_analyze_verify_finds_nothing_to_say(tmp_path: Path, source: Path) -> None:
     # verify checks that ExecStart's program exists: point it at this installation's.
     installed = shutil.which("reconciler")
     if installed is None:
         pytest.skip("the reconciler command is not on PATH")
-    unit = tmp_path / "reconciler.service"
+    unit = tmp_path / source.name
     unit.write_text(
-        UNIT.read_text(encoding="utf-8").replace("/opt/reconciler/bin/reconciler", installed),
+        source.read_text(encoding="utf-8").replace("/opt/reconciler/bin/reconciler", installed),
         encoding="utf-8",
     )
     done = subprocess.run(
@@ -75,7 +76,7 @@ def test_systemd_analyze_verify_finds_nothing_to_say(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     about_the_unit = [
-        line for line in (done.stdout + done.stderr).splitlines() if "reconciler" in line
+        line for line in (done.stdout + done.stderr).splitlines() if source.stem in line
     ]
     assert not about_the_unit, "\n".join(about_the_unit)
 
