@@ -180,6 +180,15 @@ def full_rollout(
     return start, time.time(), latencies, applied - start
 
 
+def report_writes(daemon: str) -> tuple[float, float, float]:
+    """The daemon's report writes so far: (count, seconds, member pages written)."""
+    return (
+        metric(daemon, "reconciler_report_write_duration_seconds_count"),
+        metric(daemon, "reconciler_report_write_duration_seconds_sum"),
+        metric(daemon, "reconciler_report_pages_written_total"),
+    )
+
+
 def report_latency(samplers: dict[str, EndpointSampler], start: float, end: float) -> None:
     for name, sampler in samplers.items():
         window = sampler.window(start, end)
@@ -275,14 +284,17 @@ def run(args: argparse.Namespace, base: Path, procs: Processes) -> None:
             flush=True,
         )
         settled(base / "daemon-report" / "report.json")
+        writes = {"start": report_writes(daemon)}
         steady_start = time.time()
         quiet_commits(repo, args, simulator, daemon)
         time.sleep(3)
         steady_end = time.time()
+        writes["steady"] = report_writes(daemon)
         print("full rollout (every gateway's configuration changes):", flush=True)
         full_start, full_end, during, took = full_rollout(
             repo, args, simulator, daemon, base / "daemon-report" / "report.json"
         )
+        writes["full"] = report_writes(daemon)
     finally:
         for sampler in samplers.values():
             sampler.stop()
@@ -324,6 +336,18 @@ def run(args: argparse.Namespace, base: Path, procs: Processes) -> None:
     )
     for name, peak in sorted(rss.descendants.items(), key=lambda item: -item[1]):
         print(f"  descendant `{name}`: peak {peak / MIB:.1f} MiB")
+    pages = -(-args.gateways // args.profiles // 500) * args.profiles
+    print(f"report writes ({pages:,} member pages of 500 in all):")
+    for phase, before, after in (
+        ("steady state", writes["start"], writes["steady"]),
+        ("full rollout", writes["steady"], writes["full"]),
+    ):
+        count, seconds, written = (a - b for a, b in zip(after, before, strict=True))
+        mean = seconds / count * 1000 if count else 0.0
+        print(
+            f"  {phase:13s} {count:4.0f} writes, mean {mean:7.1f} ms, {written:6.0f} pages "
+            f"written ({written / max(count, 1):.1f} per write)"
+        )
     print("endpoint latency through the full rollout (every 0.5 s, report writing included):")
     report_latency(samplers, full_start, full_end)
     print("endpoint latency through the first rollout (for information):")

@@ -1,7 +1,9 @@
 """The daemon's HTTP endpoints (aiohttp.web), served on ``--listen``.
 
 Built by :mod:`reconciler.daemon.running`, which passes itself as the
-:class:`Backend`.
+:class:`Backend`, and served on a thread of their own
+(:mod:`reconciler.daemon.serving`): the handlers never touch the daemon's
+loop directly.
 
 | endpoint | answer |
 |---|---|
@@ -9,7 +11,7 @@ Built by :mod:`reconciler.daemon.running`, which passes itself as the
 | ``GET /healthz`` | 200 while the process serves requests |
 | ``GET /readyz`` | 200 once a commit is loaded and while git, the head-end and the store answer, else 503; JSON with reasons and the held commit (a held commit is no reason) |
 | ``GET /api/v1/status`` | the report (report.json) |
-| ``GET /api/v1/members?q=QUERY&profile=P&page=N&per_page=M`` | Magic Search over the report's gateways, one page (:func:`reconciler.daemon.reports.members_answer`); 400 ``{"error"}`` for a bad query |
+| ``GET /api/v1/members?q=QUERY&profile=P&page=N&per_page=M`` | Magic Search over the members, one page (:func:`reconciler.daemon.reports.members_answer`); 400 ``{"error"}`` for a bad query |
 | ``POST /api/v1/profiles/NAME/retry`` | Retry Upload: 202 started, 401 no token, 403 wrong token or none configured, 404 unknown profile, 409 nothing to retry |
 | ``GET /`` | report.html |
 | ``POST /hooks/git`` | 202: fetch and look at the branch now (a git host's push webhook); with a webhook secret 401 unsigned, 403 wrong signature |
@@ -23,6 +25,7 @@ to this address (DNS rebinding) cannot read the report.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import ipaddress
@@ -32,7 +35,6 @@ from typing import Any, Protocol
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from reconciler.daemon import reports
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.settings import DaemonSettings
 from reconciler.daemon.status import DaemonStatus
@@ -55,11 +57,13 @@ class Backend(Protocol):
 
     def wake(self) -> None: ...
 
-    def retryable(self, profile: str) -> int: ...
-
-    def report(self) -> Mapping[str, Any]: ...
+    async def retryable(self, profile: str) -> int: ...
 
     def report_text(self, name: str) -> str: ...
+
+    def members_answer(self, params: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+        """Blocking: called in a worker thread."""
+        ...
 
     def start_retry(self, profile: str) -> None: ...
 
@@ -95,9 +99,7 @@ def app(backend: Backend) -> web.Application:
 
     @routes.get("/api/v1/members")
     async def members(request: web.Request) -> web.Response:
-        good = backend.status.good
-        types = good.repo.catalog.type_names if good is not None else None
-        status, body = reports.members_answer(backend.report(), request.query, types=types)
+        status, body = await asyncio.to_thread(backend.members_answer, dict(request.query))
         return web.json_response(body, status=status)
 
     @routes.get("/")
@@ -121,7 +123,7 @@ def app(backend: Backend) -> web.Application:
         good = backend.status.good
         if good is None or name not in good.repo.profiles:
             return _error(404, f"no profile '{name}' in the last valid commit")
-        count = backend.retryable(name)
+        count = await backend.retryable(name)
         if count == 0:
             return _error(
                 409,

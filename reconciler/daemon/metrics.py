@@ -126,6 +126,18 @@ class Metrics:
             "backoff until one succeeds.",
             registry=r,
         )
+        self.report_duration = Histogram(
+            "reconciler_report_write_duration_seconds",
+            "One report write: the member pages that changed and the summary files.",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+            registry=r,
+        )
+        self.report_pages = Counter(
+            "reconciler_report_pages_written",
+            "Member pages of the report written (each in JSON, Markdown and HTML); only "
+            "pages whose gateways changed are written again.",
+            registry=r,
+        )
         self.build_info = Gauge(
             "reconciler_build_info", "The running version (always 1).", ["version"], registry=r
         )

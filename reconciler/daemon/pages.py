@@ -1,8 +1,9 @@
 """``report.html``: one self-contained page (no external assets) rendered from the report dict.
 
-Called by :func:`reconciler.daemon.reports.write`; served at ``GET /``.  The
-profile overview (members and counts per status), then a members table per
-profile whose address and owner expand (``<details>``), and a search box.
+Called by :func:`reconciler.daemon.reports.render`; served at ``GET /``.  The
+profile overview (members and counts per status), a search box, and per
+profile the links to its member pages (:mod:`reconciler.daemon.memberpages`:
+tables whose address and owner expand with ``<details>``).
 
 The search box does not interpret queries: it asks the daemon
 (``GET api/v1/members?q=...``, 250 ms after the last keystroke; an answer to
@@ -20,20 +21,8 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
+from reconciler.daemon.memberpages import STYLE
 from reconciler.members.counts import STATUS_KEYS
-from reconciler.members.rows import value_text
-
-STYLE = """
-body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
-h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}
-table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}
-th{background:#f3f3f3}td.n{text-align:right}
-.bad{color:#a00;font-weight:bold}.ok{color:#060}
-.s-Accepted{color:#060}.s-Declined,.s-Mismatch{color:#a00;font-weight:bold}.s-Requested,.s-Sent,.s-Initial{color:#a60}
-#q{width:40em;max-width:95%;padding:4px;font:inherit}
-#matches.bad{white-space:pre-wrap}
-details summary{cursor:pointer}
-"""
 
 SCRIPT = """
 (function(){
@@ -107,15 +96,11 @@ def html(report: Mapping[str, Any]) -> str:
     out.append(
         '<h2>Members</h2><p><input id="q" type="search" autocomplete="off" '
         'placeholder="Search: free words, or field:value, e.g. type:LSX status:mismatch owner:stadtwerke" '
-        f'aria-label="Search gateways"> <span id="matches">{len(report["gateways"])} gateways</span> '
+        f'aria-label="Search gateways"> <span id="matches">{sum(report["totals"].values())} gateways</span> '
         '<small id="notes"></small></p>'
     )
     out.append(_results())
-    by_profile: dict[str | None, list[Mapping[str, Any]]] = {}
-    for g in report["gateways"]:
-        by_profile.setdefault(g["profile"], []).append(g)
-    for name in sorted(by_profile, key=lambda n: (n is None, n or "")):
-        out.append(_members(name, by_profile[name]))
+    out.append(_page_links(report["member_pages"]))
     out.append(f"<script>{SCRIPT}</script></body></html>")
     return "\n".join(out) + "\n"
 
@@ -191,34 +176,16 @@ def _results() -> str:
     )
 
 
-def _members(name: str | None, gateways: list[Mapping[str, Any]]) -> str:
-    title = escape(name) if name else "(no profile)"
-    anchor = f' id="p-{escape(name)}"' if name else ""
-    rows = [
-        f'<section class="members"><h3{anchor}>{title} <small>({len(gateways)})</small></h3>',
-        "<table><thead><tr><th>gateway</th><th>type</th><th>firmware</th><th>stations</th>"
-        "<th>ports</th><th>provider</th><th>status</th><th>reason</th><th>subsettings</th>"
-        "<th>skipped</th><th>updated</th><th>address / owner</th></tr></thead><tbody>",
-    ]
-    for g in gateways:
-        rows.append(_row(g))
-    rows.append("</tbody></table></section>")
-    return "\n".join(rows)
-
-
-def _row(g: Mapping[str, Any]) -> str:
-    subsettings = ", ".join(f"{k}={value_text(v)}" for k, v in g["subsettings"].items())
-    labels = " ".join(f"{k}={v}" for k, v in g["labels"].items())
-    status = g["status"] or "-"
-    return (
-        f'<tr class="gw"><td>{escape(g["id"])}</td><td>{escape(g["type"])}</td>'
-        f"<td>{escape(g['firmware'] or '?')}</td>"
-        f"<td>{escape(', '.join(g['station_ids']))}</td><td>{escape(', '.join(g['port_ids']))}</td>"
-        f"<td>{escape(g['provider'])}</td>"
-        f'<td class="s-{escape(status)}">{escape(status)}</td><td>{escape(g["reason"])}</td>'
-        f"<td>{escape(subsettings)}</td><td>{escape('; '.join(g['skipped']))}</td>"
-        f"<td>{escape(g['updated_at'] or '')}</td>"
-        f"<td><details><summary>more</summary>{escape(g['address'])}<br>{escape(g['owner'])}"
-        + (f"<br>labels: {escape(labels)}" if labels else "")
-        + "</details></td></tr>"
-    )
+def _page_links(entries: list[Mapping[str, Any]]) -> str:
+    """Per profile, its member pages (hidden while the search box shows matches)."""
+    by_profile: dict[str | None, list[Mapping[str, Any]]] = {}
+    for entry in entries:
+        by_profile.setdefault(entry["profile"], []).append(entry)
+    items = []
+    for name, pages in by_profile.items():
+        title = escape(name) if name else "(no profile)"
+        anchor = f' id="p-{escape(name)}"' if name else ""
+        links = " ".join(f'<a href="{escape(e["html"])}">{e["page"]}</a>' for e in pages)
+        total = sum(e["members"] for e in pages)
+        items.append(f"<li{anchor}>{title} <small>({total})</small>: pages {links}</li>")
+    return '<section class="members"><ul>' + "".join(items) + "</ul></section>"

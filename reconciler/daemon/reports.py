@@ -1,17 +1,21 @@
-"""The daemon's reports: ``report.json`` (for machines), ``REPORT.md`` (for people) and ``report.html``.
+"""The daemon's report summary: ``report.json`` (for machines), ``REPORT.md`` (for people) and ``report.html``.
 
 Called by :mod:`reconciler.daemon.running` after every change of state (at most
 about once a second): :func:`build` turns a :class:`Snapshot` of the loop's
-state into the report, a plain JSON-able dict, and :func:`write` writes the
+state and the member pages' :class:`~reconciler.daemon.reportbook.Tally`
+into the summary, a plain JSON-able dict, and :func:`write_texts` writes the
 three files atomically (a temporary file in the same directory, then
-``os.replace``), so a reader never sees half a report.  ``GET /api/v1/status``
-serves the same dict, and ``GET /api/v1/members`` searches its gateways with
-Magic Search (:func:`members_answer`).
+``os.replace``), so a reader never sees half a report.  The members
+themselves are in pages (:mod:`reconciler.daemon.memberpages`, kept by
+:mod:`reconciler.daemon.reportbook`), so a report write costs what changed,
+not the fleet's size.  ``GET /api/v1/status`` serves the summary, and ``GET
+/api/v1/members`` searches the members with Magic Search
+(:func:`members_answer`).
 
-report.json (schema ``reconciler/daemon/report.schema.json``, version 1)::
+report.json (schema ``reconciler/daemon/report.schema.json``, version 2)::
 
     {
-      "schema_version": 1,
+      "schema_version": 2,
       "generated_at": "2026-11-24T03:00:00+00:00",   # ISO 8601, UTC
       "version": "0.1.0",                            # the reconciler's
       "branch": "main",
@@ -37,18 +41,26 @@ report.json (schema ``reconciler/daemon/report.schema.json``, version 1)::
                                       # Mismatch, or left Initial by an aborted rollout
         "aborted": "declined 5 of 20 ..." | null            # why its last rollout stopped early
       }],
-      "gateways": [{                  # reconciler.members.rows.member_json, as in `status --format json`
-        "id", "type", "firmware",     # firmware from the head-end's inventory (null: unknown)
-        "profile",                    # null: no profile
-        "station_ids": [...], "port_ids": [...], "provider", "address", "owner",
-        "subsettings": {"Key": value},   # secrets shown as "(secret)"
-        "labels": {"k": "v"},
-        "status": "Accepted" | ... | null,   # null: not managed yet
-        "reason": "", "skipped": ["LightIntensity not in LSX 1.1.0"],
-        "updated_at": "2024-05-01T12:00:00Z" | null,   # last change of its state, UTC
-        "declared": true              # false: deleted from gateways.d, being reset
+      "member_pages": [{              # every page of members, by profile ("no profile" last)
+        "profile": NAME | null, "page": 1, "members": 500,
+        "json": "members/profile-NAME/0001.json",  # paths relative to the report directory
+        "md": "members/profile-NAME/0001.md",
+        "html": "members/profile-NAME/0001.html"
       }]
     }
+
+A page's ``gateways`` are rows as in ``reconciler status --format json``
+(:func:`reconciler.members.rows.member_json`)::
+
+    {"id", "type", "firmware",        # firmware from the head-end's inventory (null: unknown)
+     "profile",                       # null: no profile
+     "station_ids": [...], "port_ids": [...], "provider", "address", "owner",
+     "subsettings": {"Key": value},   # secrets shown as "(secret)"
+     "labels": {"k": "v"},
+     "status": "Accepted" | ... | null,   # null: not managed yet
+     "reason": "", "skipped": ["LightIntensity not in LSX 1.1.0"], "reboot_pending": [],
+     "updated_at": "2024-05-01T12:00:00Z" | null,   # last change of its state, UTC
+     "declared": true}                # false: deleted from gateways.d, being reset
 
 COMMIT is ``{"sha", "author", "date", "message"}`` (author as ``Name <email>``,
 date ISO 8601 with the author's offset, message the subject line).  Secrets
@@ -62,50 +74,50 @@ import json
 import os
 import subprocess
 import tempfile
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler import __version__
 from reconciler.daemon import pages
-from reconciler.daemon.status import Census, DaemonStatus
+from reconciler.daemon.memberpages import md_escape
+from reconciler.daemon.status import DaemonStatus
 from reconciler.errors import UnknownProfileError
-from reconciler.members.counts import STATUS_KEYS
+from reconciler.members.counts import STATUS_KEYS, count_statuses
 from reconciler.members.listing import listing, page_json, page_numbers
 from reconciler.members.query import QueryError, parse, shipped_types
-from reconciler.members.retrying import retryable_profiles
-from reconciler.members.rows import member_from_json, member_json, value_text
+from reconciler.members.rows import Member
 from reconciler.model.repos import Repo
-from reconciler.model.state import AppliedGateway
 from reconciler.store.base import Rollout
 
-SCHEMA_VERSION = 1
+if TYPE_CHECKING:  # reportbook writes through this module's atomic_write
+    from reconciler.daemon.reportbook import Tally
+
+SCHEMA_VERSION = 2
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
 FILES = ("report.json", "REPORT.md", "report.html")
 
 
 @dataclass
 class Snapshot:
-    """The daemon's status record at one moment, the store's states and the members counted from them."""
+    """The daemon's status record at one moment, and what the member pages counted."""
 
     branch: str
     status: DaemonStatus
     """Commits, rollout running, readiness (:mod:`reconciler.daemon.status`)."""
-    census: Census
-    """The member rows and their counts (the same numbers feed the metrics)."""
-    states: Mapping[str, AppliedGateway]
+    tally: Tally | None
+    """The members' counts and pages (``None``: not counted yet)."""
     rollouts: list[Rollout]
     profile_changes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     generated_at: float = 0.0
 
 
 def build(snapshot: Snapshot) -> dict[str, Any]:
-    """The report as a JSON-able dict (see the module docstring)."""
+    """The report summary as a JSON-able dict (see the module docstring)."""
     status = snapshot.status
     repo = status.good.repo if status.good else None
-    rows = snapshot.census.rows
     head_repo = status.head.repo if status.head else None
     errors = (
         [
@@ -116,6 +128,7 @@ def build(snapshot: Snapshot) -> dict[str, Any]:
         if head_repo is not None
         else []
     )
+    tally = snapshot.tally
     return {
         "schema_version": SCHEMA_VERSION,
         "generated_at": _iso(snapshot.generated_at),
@@ -130,25 +143,21 @@ def build(snapshot: Snapshot) -> dict[str, Any]:
         "rollout_running": status.rollout_running,
         "ready": status.ready,
         "not_ready_reasons": status.reasons,
-        "totals": dict(snapshot.census.totals),
-        "profiles": _profiles(repo, snapshot) if repo else [],
-        "gateways": [member_json(m) for m in rows],
+        "totals": dict(tally.totals) if tally else count_statuses([]),
+        "profiles": _profiles(repo, snapshot, tally) if repo and tally else [],
+        "member_pages": list(tally.pages) if tally else [],
     }
 
 
-def _profiles(repo: Repo, snapshot: Snapshot) -> list[dict[str, Any]]:
+def _profiles(repo: Repo, snapshot: Snapshot, tally: Tally) -> list[dict[str, Any]]:
     aborted: dict[str | None, str | None] = {}
     for rollout in sorted(snapshot.rollouts, key=lambda r: r.rollout_id):
         aborted[rollout.profile] = (
             (rollout.reason or "aborted") if rollout.state == "aborted" else None
         )
-    retryable = retryable_profiles(
-        snapshot.states.values(),
-        {r.rollout_id for r in snapshot.rollouts if r.state == "aborted"},
-    )
     result = []
-    for group in snapshot.census.counts:
-        if group.profile is None:
+    for group in tally.counts:
+        if group.profile is None or group.profile not in repo.profiles:
             continue
         profile = repo.profiles[group.profile]
         change = snapshot.profile_changes.get(group.profile)
@@ -160,7 +169,7 @@ def _profiles(repo: Repo, snapshot: Snapshot) -> list[dict[str, Any]]:
                 "last_change": dict(change) if change else None,
                 "members": group.members,
                 "statuses": dict(group.statuses),
-                "retry_possible": group.profile in retryable,
+                "retry_possible": tally.retryable.get(group.profile, 0) > 0,
                 "aborted": aborted.get(group.profile),
             }
         )
@@ -175,33 +184,32 @@ def _iso(at: float) -> str:
 
 
 def members_answer(
-    report: Mapping[str, Any],
+    rows: Sequence[Member],
+    profiles: Sequence[str],
     params: Mapping[str, str],
     *,
     types: Collection[str] | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """``GET /api/v1/members?q=QUERY&profile=P&page=N&per_page=M``: (HTTP status, JSON body).
 
-    Magic Search over the report's gateways, by the same engine as ``reconciler
-    search``: 200 with :func:`reconciler.members.listing.page_json` (``query``,
-    ``total``, ``matched``, ``statuses``, ``profiles``, ``members``, ``notes``,
-    ``page``, ``per_page``), or 400 with ``{"error"}`` naming what was expected
-    (for a bad query also ``query`` and ``position``, 0-based).
+    Magic Search over the members ``rows`` (of the profiles ``profiles``), by
+    the same engine as ``reconciler search``: 200 with
+    :func:`reconciler.members.listing.page_json` (``query``, ``total``,
+    ``matched``, ``statuses``, ``profiles``, ``members``, ``notes``, ``page``,
+    ``per_page``), or 400 with ``{"error"}`` naming what was expected (for a
+    bad query also ``query`` and ``position``, 0-based).
 
     ``type:`` takes ``types`` (the catalog of the commit, ``repo.catalog.types``);
-    by default the shipped catalog's types and every type the report's gateways have,
-    so a ``catalog.d`` type with declared gateways is found without being passed.
+    by default the shipped catalog's types and every type the rows have, so a
+    ``catalog.d`` type with declared gateways is found without being passed.
     """
     if types is None:
-        types = {*shipped_types(), *(g["type"] for g in report["gateways"])}
+        types = {*shipped_types(), *(m.type for m in rows)}
     try:
         page, per_page = page_numbers(params.get("page"), params.get("per_page"))
         query = parse(params.get("q", ""), types=types)
         found = listing(
-            [member_from_json(g) for g in report["gateways"]],
-            query=query,
-            profile=params.get("profile") or None,
-            profiles=[p["name"] for p in report["profiles"]],
+            list(rows), query=query, profile=params.get("profile") or None, profiles=profiles
         )
     except QueryError as exc:
         error = {"error": f"bad query at column {exc.position + 1}: {exc.message}"}
@@ -266,41 +274,19 @@ def markdown(report: Mapping[str, Any]) -> str:
             + " | ".join(str(p["statuses"][k]) for k in STATUS_KEYS)
             + f" | {retry} | {('`' + change['sha'][:12] + '` ' + change['date']) if change else '-'} |"
         )
-    by_profile: dict[str | None, list[Mapping[str, Any]]] = {}
-    for g in report["gateways"]:
-        by_profile.setdefault(g["profile"], []).append(g)
-    for name in sorted(by_profile, key=lambda n: (n is None, n or "")):
-        out += ["", f"## Members: {_md(name) if name else '(no profile)'}", ""]
-        out.append(
-            "| gateway | type | firmware | stations | ports | provider | status | reason | subsettings | skipped | updated |"
-        )
-        out.append("|---|---|---|---|---|---|---|---|---|---|---|")
-        for g in by_profile[name]:
-            out.append(
-                "| "
-                + " | ".join(
-                    _md(str(x))
-                    for x in (
-                        g["id"],
-                        g["type"],
-                        g["firmware"] or "?",
-                        ", ".join(g["station_ids"]),
-                        ", ".join(g["port_ids"]),
-                        g["provider"],
-                        g["status"] or "-",
-                        g["reason"],
-                        ", ".join(f"{k}={value_text(v)}" for k, v in g["subsettings"].items()),
-                        "; ".join(g["skipped"]),
-                        g["updated_at"] or "",
-                    )
-                )
-                + " |"
-            )
+    if report["member_pages"]:
+        out += ["", "## Members", ""]
+        by_profile: dict[str | None, list[Mapping[str, Any]]] = {}
+        for entry in report["member_pages"]:
+            by_profile.setdefault(entry["profile"], []).append(entry)
+        for name, entries in by_profile.items():
+            links = ", ".join(f"[{e['page']}]({e['md']})" for e in entries)
+            total = sum(e["members"] for e in entries)
+            out.append(f"- {_md(name) if name else '(no profile)'} ({total}): pages {links}")
     return "\n".join(out) + "\n"
 
 
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+_md = md_escape
 
 
 # --- writing -----------------------------------------------------------------------------------
@@ -309,30 +295,21 @@ def _md(text: str) -> str:
 def render(report: Mapping[str, Any]) -> dict[str, str]:
     """The text of each file of :data:`FILES`."""
     return {
-        # Compact on purpose: with ``indent`` the json module falls back to its pure-Python
-        # encoder, whose seconds of GIL-holding at 100,000 gateways stalled /metrics ~8 s;
-        # the C encoder does it in a fraction (REPORT.md is the file for people).
         "report.json": json.dumps(report, ensure_ascii=False, separators=(",", ":")) + "\n",
         "REPORT.md": markdown(report),
         "report.html": pages.html(report),
     }
 
 
-def write(report_dir: Path, report: Mapping[str, Any]) -> dict[str, str]:
-    """Write report.json, REPORT.md and report.html, each atomically; returns their texts."""
-    texts = render(report)
-    write_texts(report_dir, texts)
-    return texts
-
-
 def write_texts(report_dir: Path, texts: Mapping[str, str]) -> None:
     """Write rendered texts (:func:`render`), each atomically; raises OSError when it cannot."""
-    report_dir.mkdir(parents=True, exist_ok=True)
     for name, text in texts.items():
-        _atomic(report_dir / name, text)
+        atomic_write(report_dir / name, text)
 
 
-def _atomic(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``path`` (mode 0644, directories made) so that a reader sees the old text or the new."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -2,18 +2,22 @@
 
 ``reconciler run`` calls :func:`serve`; ``reconciler demo`` and the tests use
 :class:`Daemon` directly (``async with Daemon(settings) as daemon``).  The
-:class:`Daemon` is the endpoints' backend: it hands out the loop's status
-record (:mod:`reconciler.daemon.status`) and writes the reports after every
-change of state (at most about once a second).  A report write counts the
-members once (:class:`~reconciler.daemon.status.Census`, in a worker thread
-with its own store connection), builds the report from those counts and puts
-them on the status record, from which the gauges are set: the report and
-``reconciler_gateways`` always show the same numbers.  The counts go on the
-record before the files are written, so the gauges follow even when writing
-fails; a failed write (report directory full or gone) leaves the report
-dirty and is retried with backoff until one succeeds, with no new change
-needed, and meanwhile ``/api/v1/status``, ``/api/v1/members`` and ``/`` serve
-the texts that could not be written (kept in memory only until then).
+:class:`Daemon` is the endpoints' backend.  Its HTTP server runs on a thread
+and event loop of its own (:mod:`reconciler.daemon.serving`), so the probes
+answer while the loop is busy; the backend's methods are safe to call from
+that thread (what must run on the loop is handed to it).
+
+Reports: after every change of state (at most about once a second, and at
+most a fifth of the time) a worker thread with its own read-only store
+connection brings the member pages up to date
+(:class:`~reconciler.daemon.reportbook.ReportBook`: only the pages whose
+gateways changed are rewritten), then writes the summary files
+(:mod:`reconciler.daemon.reports`).  The counts the pages found go on the
+status record, from which the gauges are set, so the report and
+``reconciler_gateways`` always show the same numbers, also when writing
+fails; a failed write (report directory full or gone) leaves the report dirty
+and is retried with backoff until one succeeds, with no new change needed.
+The summary's texts are kept in memory (they are small) and served from there.
 
 Stopping (SIGTERM, SIGINT, or leaving the ``async with``): no new job is
 started (``engine.stopping``), active jobs get ``stop_timeout_s`` to end and are
@@ -25,32 +29,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
-
-from aiohttp import web
+from typing import Any, TypeVar
 
 from reconciler.daemon import endpoints, reports
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.reconciling import Reconciler
+from reconciler.daemon.reportbook import ReportBook, Tally
+from reconciler.daemon.serving import HttpThread
 from reconciler.daemon.settings import DaemonSettings, host_and_port
-from reconciler.daemon.status import Census, DaemonStatus
+from reconciler.daemon.status import DaemonStatus
 from reconciler.daemon.watching import Watcher
 from reconciler.drivers.http import HttpDriver
 from reconciler.drivers.settings import HeadendSettings
 from reconciler.engine.settings import EngineSettings
 from reconciler.loading.secrets import SecretResolver
-from reconciler.model.state import AppliedGateway
+from reconciler.members.rows import Member, member_json, members
 from reconciler.store import open_store
 from reconciler.store.base import Rollout, StateStore
 
 log = logging.getLogger("reconciler.daemon")
+
+T = TypeVar("T")
 
 
 class Daemon:
@@ -85,16 +90,17 @@ class Daemon:
         self._dirty = asyncio.Event()
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
-        self._runner: web.AppRunner | None = None
-        self._written = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._http: HttpThread | None = None
+        self.book = ReportBook(settings.report_dir)
+        self._summary: dict[str, Any] | None = None
+        self._texts: dict[str, str] | None = None
         self._changes: tuple[str, dict[str, dict[str, str]]] | None = None
         self._last_write = 0.0
         self._last_duration = 0.0
         self._reader: StateStore | None = None
-        self._unwritten: dict[str, str] | None = None
-        """The texts of the newest report while writing them fails; ``None`` once written."""
 
-    # --- endpoints' backend ------------------------------------------------------------------------
+    # --- endpoints' backend (called from the HTTP thread) -------------------------------------
 
     @property
     def status(self) -> DaemonStatus:
@@ -102,42 +108,63 @@ class Daemon:
         return self.reconciler.status
 
     def wake(self) -> None:
-        """Look at the branch now (a ref changed, or ``POST /hooks/git``)."""
-        self.reconciler.wake()
+        """Look at the branch now (a ref changed, or ``POST /hooks/git``); from any thread."""
+        if self._loop is None:
+            self.reconciler.wake()
+        else:
+            self._loop.call_soon_threadsafe(self.reconciler.wake)
 
-    def retryable(self, profile: str) -> int:
-        """Members of ``profile`` that Retry Upload would push to."""
-        return self.reconciler.retryable(profile)
-
-    def report(self) -> Mapping[str, Any]:
-        """The last written report.json, or one built now if none was written yet."""
-        if self._unwritten is not None:
-            unwritten: Mapping[str, Any] = json.loads(self._unwritten["report.json"])
-            return unwritten
-        path = self.settings.report_dir / "report.json"
-        if self._written and path.exists():
-            loaded: Mapping[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-            return loaded
-        status = self.status
-        states = self.store.applied()
-        return reports.build(
-            self._snapshot(status, Census.take(status, states), states, self.store.rollouts())
-        )
-
-    def report_text(self, name: str) -> str:
-        """The last written text of ``name`` (report.json or report.html), read from the report directory.
-
-        Not kept in memory: at 100,000 gateways the report and its three texts held
-        ~0.5 GB between renders; the files are written atomically, so reading them is safe.
-        """
-        if self._unwritten is not None:
-            return self._unwritten[name]
-        path = self.settings.report_dir / name
-        if self._written and path.exists():
-            return path.read_text(encoding="utf-8")
-        return reports.render(self.report())[name]
+    async def retryable(self, profile: str) -> int:
+        """Members of ``profile`` that Retry Upload would push to (read on the daemon's loop)."""
+        return await self._on_loop(lambda: self.reconciler.retryable(profile))
 
     def start_retry(self, profile: str) -> None:
+        """Start Retry Upload of ``profile`` on the daemon's loop; from any thread."""
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._start_retry, profile)
+
+    def report(self) -> Mapping[str, Any]:
+        """The report summary last written (or, before the first write, one without counts)."""
+        if self._summary is not None:
+            return self._summary
+        return reports.build(self._snapshot(self.status, None, []))
+
+    def report_text(self, name: str) -> str:
+        """The text of the summary file ``name`` (report.json, REPORT.md or report.html)."""
+        texts = self._texts
+        return texts[name] if texts is not None else reports.render(self.report())[name]
+
+    def member_rows(self) -> list[Member]:
+        """Every member's row, read now through a store connection of its own (blocking)."""
+        status = self.status
+        if status.good is None:
+            return []
+        with contextlib.closing(open_store(self.settings.state, read_only=True)) as store:
+            states = store.summaries(store.stored_ids())
+        return members(status.good.repo, status.inventory, states)
+
+    def members_answer(self, params: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+        """``GET /api/v1/members`` (blocking: run it in a worker thread)."""
+        good = self.status.good
+        rows = self.member_rows()
+        profiles = list(good.repo.profiles) if good is not None else []
+        types = good.repo.catalog.type_names if good is not None else None
+        return reports.members_answer(rows, profiles, params, types=types)
+
+    def gateways(self) -> list[dict[str, Any]]:
+        """Every member as JSON (``reconciler status --format json``'s rows), read now."""
+        return [member_json(m) for m in self.member_rows()]
+
+    async def _on_loop(self, call: Callable[[], T]) -> T:
+        """Run ``call`` on the daemon's loop and wait for its result (from the HTTP thread)."""
+
+        async def run() -> T:
+            return call()
+
+        assert self._loop is not None
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(run(), self._loop))
+
+    def _start_retry(self, profile: str) -> None:
         self._tasks.append(asyncio.create_task(self._retry(profile), name=f"retry {profile}"))
 
     async def _retry(self, profile: str) -> None:
@@ -158,12 +185,10 @@ class Daemon:
         await self.close()
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         host, port = host_and_port(self.settings.listen)
-        self._runner = web.AppRunner(endpoints.app(self), access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        bound_host, bound_port = self._runner.addresses[0][:2]
+        self._http = HttpThread(endpoints.app(self), host, port)
+        bound_host, bound_port = await asyncio.to_thread(self._http.start)
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
         self.url = f"http://{shown}:{bound_port}"
         log.info(
@@ -201,8 +226,8 @@ class Daemon:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         with contextlib.suppress(Exception):
             await self._write_report()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._http is not None:
+            await asyncio.to_thread(self._http.stop)
         await self.driver.aclose()
         if self._reader is not None:
             self._reader.close()
@@ -276,47 +301,47 @@ class Daemon:
                 self._changes = (good.info.sha, found)
             except Exception as exc:
                 log.warning("git log of profiles.d failed: %s", exc)
-        census, unwritten, error = await asyncio.to_thread(self._render, self.status)
+        tally, summary, texts, error = await asyncio.to_thread(self._render, self.status)
         # The counts the report shows are the status's counts (and so the metrics'), also
         # when the files could not be written.
-        self.reconciler.board.update(totals=census.totals, counts=census.counts)
-        self._unwritten = unwritten
+        self.reconciler.board.update(totals=tally.totals, counts=tally.counts)
+        self._summary, self._texts = summary, texts
         self._last_duration = time.monotonic() - started
+        self.metrics.report_duration.observe(self._last_duration)
+        self.metrics.report_pages.inc(tally.rewritten)
         if error is not None:
             raise error
-        self._written = True
 
     def _render(
         self, status: DaemonStatus
-    ) -> tuple[Census, dict[str, str] | None, Exception | None]:
-        """In a worker thread: read the states through a connection of its own, count, build, write.
+    ) -> tuple[Tally, dict[str, Any], dict[str, str], OSError | None]:
+        """In a worker thread: update the member pages, build the summary, write it.
 
-        Returns the counts, and the texts with the error when writing them failed.
+        Returns the pages' tally, the summary and its texts, and the first error
+        writing a file raised (the counts are right even then).
         """
         if self._reader is None:
             self._reader = open_store(self.settings.state, read_only=True)
-        states = self._reader.applied()
-        census = Census.take(status, states)
-        report = reports.build(self._snapshot(status, census, states, self._reader.rollouts()))
-        texts = reports.render(report)
+        rollouts = self._reader.rollouts()
+        aborted = frozenset(r.rollout_id for r in rollouts if r.state == "aborted")
+        repo = status.good.repo if status.good else None
+        tally = self.book.update(repo, status.inventory, self._reader, aborted, time.time())
+        summary = reports.build(self._snapshot(status, tally, rollouts))
+        texts = reports.render(summary)
+        error = tally.error
         try:
             reports.write_texts(self.settings.report_dir, texts)
-        except Exception as exc:
-            return census, texts, exc
-        return census, None, None
+        except OSError as exc:
+            error = error or exc
+        return tally, summary, texts, error
 
     def _snapshot(
-        self,
-        status: DaemonStatus,
-        census: Census,
-        states: Mapping[str, AppliedGateway],
-        rollouts: list[Rollout],
+        self, status: DaemonStatus, tally: Tally | None, rollouts: list[Rollout]
     ) -> reports.Snapshot:
         return reports.Snapshot(
             branch=self.settings.branch,
             status=status,
-            census=census,
-            states=states,
+            tally=tally,
             rollouts=rollouts,
             profile_changes=self._changes[1] if self._changes else {},
             generated_at=time.time(),

@@ -3,7 +3,7 @@
 The loop (:mod:`reconciler.daemon.reconciling` and the tasks it starts) writes
 it through :meth:`StatusBoard.update`; the report writer
 (:mod:`reconciler.daemon.running`) adds the member counts it computed for a
-report (:class:`Census`).  Readers take :attr:`StatusBoard.current`: the
+report (the member pages' :class:`~reconciler.daemon.reportbook.Tally`).  Readers take :attr:`StatusBoard.current`: the
 reports (:class:`reconciler.daemon.reports.Snapshot` carries a record), the
 HTTP endpoints (``/readyz``, the retry endpoint), the metrics
 (:meth:`reconciler.daemon.metrics.Metrics.record`, called on every update)
@@ -21,12 +21,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reconciler.daemon.watching import CommitInfo
-from reconciler.members.counts import ProfileCounts, count_by_profile, count_statuses
-from reconciler.members.rows import Member, members
+from reconciler.members.counts import ProfileCounts
 from reconciler.model.files import RolloutPolicy
 from reconciler.model.inventory import InventoryGateway
 from reconciler.model.repos import Repo
-from reconciler.model.state import AppliedGateway
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,26 +173,3 @@ def _same(name: str, old: object, new: object) -> bool:
     if name in DERIVED or isinstance(new, str | bool | int | float):
         return old == new
     return False  # commits, repos, inventories: by identity (comparing them costs seconds)
-
-
-# --- the member counts ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Census:
-    """The member rows of a status's valid commit, and the counts the report and the metrics show."""
-
-    rows: list[Member]
-    totals: dict[str, int]
-    counts: tuple[ProfileCounts, ...]
-
-    @classmethod
-    def take(cls, status: DaemonStatus, states: Mapping[str, AppliedGateway]) -> Census:
-        """Join the valid commit, the inventory and the store's states (in a worker thread at scale)."""
-        repo = status.good.repo if status.good else None
-        if repo is None:
-            return cls([], count_statuses([]), ())
-        rows = members(repo, status.inventory, states)
-        return cls(
-            rows, count_statuses(rows), tuple(count_by_profile(rows, profiles=repo.profiles))
-        )

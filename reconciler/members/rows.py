@@ -103,6 +103,21 @@ def members(
     return rows
 
 
+def member_row(
+    repo: Repo,
+    inventory: Mapping[str, InventoryGateway] | None,
+    gateway_id: str,
+    state: AppliedGateway | None,
+) -> Member | None:
+    """One gateway's row as :func:`members` makes it; ``None`` when neither ``repo`` nor ``state`` knows it."""
+    entry = repo.gateways.get(gateway_id)
+    gateway_type = entry.type if entry is not None else state.type if state is not None else None
+    if gateway_type is None:
+        return None
+    known = inventory.get(gateway_id) if inventory else None
+    return _member(gateway_id, gateway_type, entry, known, state, repo.catalog)
+
+
 def _member(
     gateway_id: str,
     gateway_type: str,

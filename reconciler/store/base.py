@@ -43,6 +43,26 @@ class StateStore(Protocol):
 
     def get(self, gateway_id: str) -> AppliedGateway | None: ...
 
+    def count(self) -> int:
+        """How many gateways the store tracks."""
+        ...
+
+    def stored_ids(self) -> list[str]:
+        """The ids of every gateway the store tracks (unordered)."""
+        ...
+
+    def changed_since(self, at: float) -> list[str]:
+        """The ids of the gateways whose state was written at or after ``at`` (``updated_at``)."""
+        ...
+
+    def summaries(self, gateway_ids: Sequence[str]) -> dict[str, AppliedGateway]:
+        """These gateways' states (those the store has) without their configurations.
+
+        ``accepted``, ``target``, ``send`` and ``mismatch`` are left empty: what a
+        members row shows, at a fraction of the cost of :meth:`get` (the report pages).
+        """
+        ...
+
     def write(self, states: Sequence[AppliedGateway], *, rollout_id: int | None = None) -> None:
         """Insert or replace these gateways' states, and record a transition for each status change.
 

@@ -163,6 +163,47 @@ class SQLiteStore:
         ).fetchone()
         return self._row(row) if row is not None else None
 
+    def count(self) -> int:
+        row = self._db.execute("SELECT count(*) FROM gateways").fetchone()
+        return int(row[0])
+
+    def stored_ids(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT gateway_id FROM gateways")]
+
+    def changed_since(self, at: float) -> list[str]:
+        rows = self._db.execute("SELECT gateway_id FROM gateways WHERE updated_at >= ?", (at,))
+        return [row[0] for row in rows]
+
+    def summaries(self, gateway_ids: Sequence[str]) -> dict[str, AppliedGateway]:
+        found: dict[str, AppliedGateway] = {}
+        for start in range(0, len(gateway_ids), 500):
+            chunk = gateway_ids[start : start + 500]
+            rows = self._db.execute(
+                "SELECT gateway_id, type, firmware, profile, status, reason, job_id, attempts, "
+                "commit_sha, updated_at, skipped, rollout_id, reboot_pending FROM gateways "
+                f"WHERE gateway_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            for row in rows:
+                gateway_id, gateway_type, firmware, profile, status, reason = row[:6]
+                job_id, attempts, commit, updated_at, skipped, rollout_id, pending = row[6:]
+                found[gateway_id] = AppliedGateway(
+                    gateway_id=gateway_id,
+                    type=gateway_type,
+                    firmware=firmware,
+                    profile=profile,
+                    status=Status(status),
+                    reason=reason,
+                    job_id=job_id,
+                    attempts=attempts,
+                    commit=commit,
+                    updated_at=updated_at,
+                    skipped=tuple(self._configs.parse(self._db, skipped)),
+                    rollout_id=rollout_id,
+                    reboot_pending=tuple(self._configs.parse(self._db, pending)),
+                )
+        return found
+
     def write(self, states: Sequence[AppliedGateway], *, rollout_id: int | None = None) -> None:
         if not states:
             return

@@ -39,6 +39,7 @@ from reconciler.loading.sources import DirectorySource
 from reconciler.model.inventory import INVENTORY_LIST
 from reconciler.plan.planning import Planner
 from reconciler.testing import SimulatorHandle, running_simulator
+from reconciler.testing.reports import with_members
 
 EXAMPLE = Path(__file__).resolve().parents[2]
 TOKEN = "daemon-test-token"
@@ -224,7 +225,8 @@ class DaemonThread:
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result(10)
 
     def report(self) -> Any:
-        return get_json(self.url + "/api/v1/status")
+        """The report summary served at /api/v1/status, with its member pages' rows as ``gateways``."""
+        return with_members(get_json(self.url + "/api/v1/status"), self.settings.report_dir)
 
     def stop(self) -> None:
         if self._loop is not None and self._stop is not None and self._thread.is_alive():

@@ -16,6 +16,7 @@ from reconciler.daemon.reconciling import FAILING_AFTER, cause_of
 from reconciler.daemon.running import Daemon
 from reconciler.errors import GitError, ServerError, StoreError
 from reconciler.testing import SimulatorHandle
+from reconciler.testing.reports import with_members
 from tests.daemon.conftest import (
     DaemonThread,
     applied_sha,
@@ -90,10 +91,11 @@ def test_reports_catch_up_after_the_report_directory_comes_back_without_a_new_co
     on_disk = report_dir / "report.json"
     failures = counter(daemon, "reconciler_report_write_failures_total")
 
+    before = daemon.report()
     # The report directory goes away (a full or unmounted volume): writes fail.
     shutil.move(report_dir, tmp_path / "report-away")
     report_dir.write_text("not a directory\n", encoding="utf-8")
-    gateway, change = move_one_gateway(config_repo, daemon.report())
+    gateway, change = move_one_gateway(config_repo, before)
     wait_for(lambda: applied_sha(daemon) == change, what="the move to be rolled out")
     wait_for(
         lambda: counter(daemon, "reconciler_report_write_failures_total") > failures,
@@ -102,9 +104,9 @@ def test_reports_catch_up_after_the_report_directory_comes_back_without_a_new_co
 
     # Served from memory meanwhile, and the gauges follow the record, not the files.
     def showing_the_move() -> dict[str, Any]:
-        report: dict[str, Any] = daemon.report()
+        report: dict[str, Any] = get_json(daemon.url + "/api/v1/status")
         done = report["applied_commit"]["sha"] == change and not report["rollout_running"]
-        return report if done else {}
+        return {**report, "gateways": daemon.call(lambda d: d.gateways())} if done else {}
 
     served = wait_for(showing_the_move, what="/api/v1/status to show the move")
     assert next(g for g in served["gateways"] if g["id"] == gateway)["profile"] == "workplace"
@@ -117,7 +119,8 @@ def test_reports_catch_up_after_the_report_directory_comes_back_without_a_new_co
 
     def caught_up() -> dict[str, Any]:
         report: dict[str, Any] = json.loads(on_disk.read_text())
-        return report if report["applied_commit"]["sha"] == change else {}
+        caught = report["applied_commit"]["sha"] == change
+        return with_members(report, report_dir) if caught else {}
 
     written = wait_for(caught_up, what="report.json to catch up without a new commit")
     assert head(config_repo) == change

@@ -83,10 +83,21 @@ def test_the_report_files_match_their_schema_and_hold_no_secret(
     )
     assert written
     schema = json.loads(reports.SCHEMA_PATH.read_text())
-    on_disk = json.loads((tmp_path / "report" / "report.json").read_text())
+    report_dir = tmp_path / "report"
+    on_disk = json.loads((report_dir / "report.json").read_text())
     jsonschema.validate(on_disk, schema, format_checker=jsonschema.FormatChecker())
-    jsonschema.validate(daemon.report(), schema, format_checker=jsonschema.FormatChecker())
-    texts = {name: (tmp_path / "report" / name).read_text() for name in reports.FILES}
+    served = get_json(daemon.url + "/api/v1/status")
+    jsonschema.validate(served, schema, format_checker=jsonschema.FormatChecker())
+    page_schema = {k: v for k, v in schema.items() if k in ("$schema", "$id", "$defs")}
+    page_schema["$ref"] = "#/$defs/member_page"
+    texts = {name: (report_dir / name).read_text() for name in reports.FILES}
+    for entry in on_disk["member_pages"]:
+        page = json.loads((report_dir / entry["json"]).read_text())
+        jsonschema.validate(page, page_schema, format_checker=jsonschema.FormatChecker())
+        assert len(page["gateways"]) == entry["members"]
+        for fmt in ("json", "md", "html"):
+            texts[entry[fmt]] = (report_dir / entry[fmt]).read_text()
+    assert sum(e["members"] for e in on_disk["member_pages"]) == sum(on_disk["totals"].values())
     for name, text in texts.items():
         for value in ("pa-0123456789abcdef", "hh-0123456789abcdef", "4711"):
             assert value not in text, f"a secret value is in {name}"
@@ -94,10 +105,13 @@ def test_the_report_files_match_their_schema_and_hold_no_secret(
     parsed = _parse_html(texts["report.html"])
     assert parsed.search_box, "report.html has no search box"
     assert parsed.external == [], "report.html loads external assets"
-    assert parsed.details >= len(on_disk["gateways"])
-    assert parsed.rows == len(on_disk["gateways"])
+    members = [_parse_html(texts[e["html"]]) for e in on_disk["member_pages"]]
+    assert all(page.external == [] for page in members), "a member page loads external assets"
+    everyone = daemon.report()["gateways"]
+    assert sum(page.details for page in members) >= len(everyone)
+    assert sum(page.rows for page in members) == len(everyone)
     status, body = http(daemon.url + "/")
-    assert status == 200 and b"<details>" in body
+    assert status == 200 and b"members/profile-" in body
 
 
 class _Page(HTMLParser):
@@ -521,6 +535,6 @@ def test_readyz_is_503_with_reasons_until_a_commit_is_loaded(start_daemon: Start
     assert "no commit loaded yet" in reasons
     assert any(r.startswith("git: ") and "no-such-branch" in r for r in reasons)
     assert http(daemon.url + "/healthz")[0] == 200
-    report = daemon.report()
+    report = get_json(daemon.url + "/api/v1/status")
     assert report["commit"] is None and report["ready"] is False
     jsonschema.validate(report, json.loads(reports.SCHEMA_PATH.read_text()))

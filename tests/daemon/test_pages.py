@@ -1,6 +1,6 @@
-"""report.html, report.json's members and ``GET /api/v1/members``.
+"""report.html, the report's member pages and ``GET /api/v1/members``.
 
-The page is escaped and self-contained, and its search box asks the daemon;
+The pages are escaped and self-contained, and the search box asks the daemon;
 the daemon's members API finds what ``reconciler search`` finds (a real daemon
 and the simulator over loopback, the CLI on the daemon's own store); the
 report's ``retry_possible`` follows the one Retry Upload rule.
@@ -12,7 +12,7 @@ import json
 import shutil
 import subprocess
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,9 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import cli
-from reconciler.daemon import pages, reports
-from reconciler.daemon.status import Census, DaemonStatus, Loaded
+from reconciler.daemon import memberpages, pages, reports
+from reconciler.daemon.reportbook import ReportBook
+from reconciler.daemon.status import DaemonStatus, Loaded
 from reconciler.daemon.watching import CommitInfo
 from reconciler.loading.repos import load_repo
 from reconciler.loading.sources import DirectorySource
@@ -87,7 +88,7 @@ def report() -> dict[str, Any]:
         "rollout_running": False,
         "ready": True,
         "not_ready_reasons": [],
-        "totals": zero,
+        "totals": {**zero, "Accepted": 5},
         "profiles": [
             {
                 "name": "public-ac",
@@ -100,7 +101,10 @@ def report() -> dict[str, Any]:
                 "aborted": None,
             }
         ],
-        "gateways": GATEWAYS,
+        "member_pages": [
+            memberpages.page_entry("public-ac", 1, 4),
+            memberpages.page_entry(None, 1, 1),
+        ],
     }
 
 
@@ -120,12 +124,23 @@ class Rows(HTMLParser):
 
 def test_every_value_is_escaped() -> None:
     text = pages.html(report())
-    assert '<script>alert("x")</script>' not in text
-    assert "&lt;script&gt;" in text and "bad &amp; &lt;worse&gt;" in text
+    assert "&lt;script&gt;" not in text, "no member row on the summary page"
+    assert "bad &amp; &lt;worse&gt;" in text and "Public &lt;AC&gt;" in text
     parsed = Rows()
     parsed.feed(text)
     assert parsed.scripts == 1, "only the page's own inline script"
-    assert len(parsed.rows) == len(GATEWAYS)
+    assert 'href="members/profile-public-ac/0001.html"' in text
+    assert 'href="members/no-profile/0001.html"' in text
+
+    members = memberpages.texts("public-ac", 1, 2, GATEWAYS)
+    assert '<script>alert("x")</script>' not in members["html"]
+    assert "&lt;script&gt;" in members["html"]
+    parsed = Rows()
+    parsed.feed(members["html"])
+    assert parsed.scripts == 0 and len(parsed.rows) == len(GATEWAYS)
+    assert 'href="0002.html" rel="next"' in members["html"] and "prev" not in members["html"]
+    assert json.loads(members["json"])["gateways"] == GATEWAYS
+    assert members["md"].count("\n| ") == len(GATEWAYS) + 1, "a header and a row per member"
 
 
 def test_the_page_leaves_queries_to_the_server() -> None:
@@ -141,20 +156,17 @@ def test_the_page_leaves_queries_to_the_server() -> None:
 
 
 def snapshot(
-    repo: Repo, states: Mapping[str, AppliedGateway], rollouts: list[Rollout]
+    repo: Repo, store: SQLiteStore, rollouts: list[Rollout], report_dir: Path
 ) -> reports.Snapshot:
     """What the daemon hands :func:`reports.build` with ``repo`` as its valid commit."""
     commit = Loaded(
         CommitInfo("0" * 40, "A <a@example.invalid>", "2026-01-01T00:00:00+00:00", 0.0, "m"), repo
     )
     status = DaemonStatus(head=commit, good=commit)
+    aborted = frozenset(r.rollout_id for r in rollouts if r.state == "aborted")
+    tally = ReportBook(report_dir).update(repo, None, store, aborted, now=2.0)
     return reports.Snapshot(
-        branch="main",
-        status=status,
-        census=Census.take(status, states),
-        states=states,
-        rollouts=rollouts,
-        generated_at=1.0,
+        branch="main", status=status, tally=tally, rollouts=rollouts, generated_at=1.0
     )
 
 
@@ -175,7 +187,8 @@ def test_a_profile_whose_aborted_rollout_left_members_initial_may_be_retried(
         )
         store.finish_rollout(rollout, "aborted", at=2.0, reason="aborted: 2 of 3 declined")
         states, rollouts = store.applied(), store.rollouts()
-    built = reports.build(snapshot(load_repo(DirectorySource(EXAMPLE)), states, rollouts))
+        repo = load_repo(DirectorySource(EXAMPLE))
+        built = reports.build(snapshot(repo, store, rollouts, tmp_path / "report"))
     profiles = {p["name"]: p for p in built["profiles"]}
     workplace = profiles["workplace"]
     assert workplace["statuses"]["Declined"] == workplace["statuses"]["Mismatch"] == 0

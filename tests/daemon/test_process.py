@@ -17,6 +17,7 @@ import pytest
 from reconciler.daemon import demo
 from reconciler.store.sqlite import SQLiteStore
 from reconciler.testing import SimulatorHandle, running_simulator
+from reconciler.testing.reports import with_members
 from tests.daemon.conftest import EXAMPLE, SIMULATOR_SEED, TOKEN, get_json, git, managed, wait_for
 
 
@@ -24,6 +25,7 @@ class Run:
     """A ``reconciler run`` process on a free port; its URL is read from its first line."""
 
     def __init__(self, tmp_path: Path, repo: Path, headend: str, secrets: Path, *args: str) -> None:
+        self.report_dir = tmp_path / "report"
         env = {
             **os.environ,
             "RECONCILER_HEADEND_TOKEN": TOKEN,
@@ -48,7 +50,8 @@ class Run:
         self.url = line.rsplit(" ", 1)[-1].strip()
 
     def status(self) -> Any:
-        return get_json(self.url + "/api/v1/status")
+        """The report summary, with its member pages' rows as ``gateways``."""
+        return with_members(get_json(self.url + "/api/v1/status"), self.report_dir)
 
     def close(self) -> None:
         if self.process.poll() is None:

@@ -6,12 +6,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from reconciler.daemon.metrics import Metrics
-from reconciler.daemon.status import Census, DaemonStatus, Loaded, StatusBoard
+from reconciler.daemon.reportbook import ReportBook, Tally
+from reconciler.daemon.status import DaemonStatus, Loaded, StatusBoard
 from reconciler.daemon.watching import CommitInfo
 from reconciler.loading.repos import load_repo
 from reconciler.loading.sources import DirectorySource
 from reconciler.members.counts import STATUS_KEYS
 from reconciler.model.state import AppliedGateway, Status
+from reconciler.store.sqlite import SQLiteStore
 
 EXAMPLE = Path(__file__).resolve().parents[2]
 
@@ -44,23 +46,33 @@ def test_an_update_tells_the_listeners_only_when_something_differs() -> None:
     assert len(records) == 1
 
 
-def test_counts_are_recorded_without_asking_for_another_report() -> None:
+def counted(status: DaemonStatus, states: list[AppliedGateway], tmp_path: Path) -> Tally:
+    """The member pages' counts of ``status``'s valid commit over a store holding ``states``."""
+    assert status.good is not None
+    with SQLiteStore(tmp_path / "state.db") as store:
+        store.write(states)
+        return ReportBook(tmp_path / "report").update(
+            status.good.repo, status.inventory, store, frozenset(), now=1.0
+        )
+
+
+def test_counts_are_recorded_without_asking_for_another_report(tmp_path: Path) -> None:
     changes: list[None] = []
     board = StatusBoard(on_change=lambda: changes.append(None))
     board.update(good=loaded())
     changes.clear()
-    census = Census.take(board.current, {})
+    census = counted(board.current, [], tmp_path)
     board.update(totals=census.totals, counts=census.counts)
     assert board.current.counts == census.counts
     assert changes == [], "the counts follow a report; they must not trigger one"
 
 
-def test_the_gauges_are_the_records_counts() -> None:
+def test_the_gauges_are_the_records_counts(tmp_path: Path) -> None:
     commit = loaded()
     some = next(iter(commit.repo.gateways.values()))
-    states = {some.id: AppliedGateway(some.id, some.type, None, some.profile, Status.DECLINED)}
+    states = [AppliedGateway(some.id, some.type, None, some.profile, Status.DECLINED)]
     status = DaemonStatus(head=commit, good=commit, applied=commit)
-    census = Census.take(status, states)
+    census = counted(status, states, tmp_path)
     metrics = Metrics()
     metrics.record(replace(status, counts=census.counts))
     registry = metrics.registry
@@ -72,7 +84,8 @@ def test_the_gauges_are_the_records_counts() -> None:
     assert registry.get_sample_value("reconciler_last_commit_valid") == 1
     assert registry.get_sample_value("reconciler_applied_commit_timestamp_seconds") == 1.7e9
     assert census.totals[Status.DECLINED.value] == 1
-    assert sum(census.totals.values()) == len(census.rows) == len(commit.repo.gateways)
+    assert sum(census.totals.values()) == len(commit.repo.gateways)
+    assert sum(page["members"] for page in census.pages) == len(commit.repo.gateways)
 
 
 def test_a_stalled_rollout_makes_the_daemon_unready_until_it_moves_again() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -235,3 +236,36 @@ def test_rows_written_before_version_4_keep_their_inline_configurations(tmp_path
     with SQLiteStore(path) as store:
         assert store.schema_version == SCHEMA_VERSION
         assert store.get("LSX-1").accepted["Key39"] == 39  # type: ignore[union-attr]
+
+
+def test_the_report_reads_counts_ids_changes_and_summaries_without_configurations(
+    tmp_path: Path,
+) -> None:
+    with SQLiteStore(tmp_path / "state.db") as store:
+        assert (store.count(), store.stored_ids(), store.changed_since(0.0)) == (0, [], [])
+        store.write(
+            [
+                AppliedGateway(
+                    f"LSX-{n:06d}",
+                    "LSX",
+                    "1.1.0",
+                    "workplace",
+                    Status.ACCEPTED,
+                    accepted={"HeartbeatInterval": 60},
+                    skipped=("LightIntensity not in LSX 1.1.0",),
+                    reboot_pending=("HeartbeatInterval",),
+                    updated_at=float(n),
+                )
+                for n in range(1200)
+            ]
+        )
+        assert store.count() == 1200
+        assert sorted(store.stored_ids()) == [f"LSX-{n:06d}" for n in range(1200)]
+        assert sorted(store.changed_since(1198.0)) == ["LSX-001198", "LSX-001199"]
+        wanted = [f"LSX-{n:06d}" for n in range(0, 1200, 2)] + ["LSX-999999"]
+        found = store.summaries(wanted)
+        assert set(found) == set(wanted[:-1]), "more than one chunk of ids, the unknown left out"
+        one = found["LSX-000010"]
+        full = store.get("LSX-000010")
+        assert full is not None and full.accepted == {"HeartbeatInterval": 60}
+        assert one == dataclasses.replace(full, accepted={}, target={}, send={}, mismatch={})
