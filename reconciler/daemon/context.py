@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -137,3 +140,24 @@ def summary(outcome: Outcome) -> str:
         totals = ", ".join(f"{s.value} {n}" for s, n in sorted(outcome.counts().items()) if n)
         parts.append(f"and {len(groups) - SUMMARY_PROFILES} more profiles; all together: {totals}")
     return "; ".join(parts)
+
+
+def release_memory() -> None:
+    """Give the C heap's free pages back to the system (glibc ``malloc_trim``; elsewhere nothing).
+
+    A rollout of 100,000 gateways frees tens of MB of plans, states and jobs; glibc keeps
+    free pages inside its heap mapped, so the daemon's RSS would stay at the rollout's
+    peak until the next one.  Takes milliseconds; call it off the loop (it holds no lock).
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None

@@ -14,7 +14,8 @@ A page is rewritten when:
 
 - its gateways or their declarations differ (a commit changed membership,
   subsettings or labels), or the store began or stopped tracking one of them;
-- the head-end's inventory entry of one of its gateways changed;
+- a fact the members table shows from the head-end's inventory (firmware,
+  provider, address, owner, stations) changed for one of its gateways;
 - the store wrote the state of one of its gateways since the last update
   (``updated_at``, with a margin of :data:`MARGIN_S` for writes still in
   flight when the last update read);
@@ -126,7 +127,7 @@ class ReportBook:
             new = inventory or {}
             for gateway_id, page in self._page_of.items():
                 before, after = old.get(gateway_id), new.get(gateway_id)
-                if before is not after and before != after:
+                if before is not after and _shown(before) != _shown(after):
                     page.dirty = True
             self._inventory = inventory
         for gateway_id in changed:
@@ -274,6 +275,13 @@ class ReportBook:
 
 def _order(key: tuple[str | None, int]) -> tuple[bool, str, int]:
     return (key[0] is None, key[0] or "", key[1])
+
+
+def _shown(known: InventoryGateway | None) -> tuple[object, ...] | None:
+    """The inventory facts a member row shows (not ``last_seen``, ``connected``, ``busy``)."""
+    if known is None:
+        return None
+    return (known.firmware, known.provider, known.address, known.owner, known.stations)
 
 
 def _same(page: Page, entries: tuple[GatewayEntry | None, ...]) -> bool:

@@ -37,7 +37,7 @@ import logging
 import time
 from collections.abc import Iterable, Set
 
-from reconciler.daemon.context import Context, summary
+from reconciler.daemon.context import Context, release_memory, summary
 from reconciler.daemon.status import Held, Loaded
 from reconciler.engine import cycle
 from reconciler.engine.rollouts import Outcome
@@ -221,6 +221,7 @@ class Rollouts:
                     pruned = await asyncio.to_thread(context.store.prune_transitions)
                     if pruned:
                         log.info("pruned %d old status transitions (50 kept per gateway)", pruned)
+                    await asyncio.to_thread(release_memory)
                 else:
                     log.info("commit %s: nothing to roll out", sha[:12])
             finally:

@@ -48,6 +48,7 @@ from reconciler.daemon.watching import Watcher
 from reconciler.drivers.http import HttpDriver
 from reconciler.drivers.settings import HeadendSettings
 from reconciler.engine.settings import EngineSettings
+from reconciler.errors import StoreError
 from reconciler.loading.secrets import SecretResolver
 from reconciler.members.rows import Member, member_json, members
 from reconciler.store import open_store
@@ -134,9 +135,9 @@ class Daemon:
         texts = self._texts
         return texts[name] if texts is not None else reports.render(self.report())[name]
 
-    def member_rows(self) -> list[Member]:
+    def member_rows(self, status: DaemonStatus | None = None) -> list[Member]:
         """Every member's row, read now through a store connection of its own (blocking)."""
-        status = self.status
+        status = status or self.status
         if status.good is None:
             return []
         with contextlib.closing(open_store(self.settings.state, read_only=True)) as store:
@@ -145,8 +146,12 @@ class Daemon:
 
     def members_answer(self, params: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
         """``GET /api/v1/members`` (blocking: run it in a worker thread)."""
-        good = self.status.good
-        rows = self.member_rows()
+        status = self.status
+        good = status.good
+        try:
+            rows = self.member_rows(status)
+        except StoreError as exc:
+            return 503, {"error": f"the state store cannot be read now: {exc}"}
         profiles = list(good.repo.profiles) if good is not None else []
         types = good.repo.catalog.type_names if good is not None else None
         return reports.members_answer(rows, profiles, params, types=types)

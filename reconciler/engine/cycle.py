@@ -185,7 +185,9 @@ async def reconcile(
         on_planned(summary)
     if summary.held:
         return CycleResult(plan=summary, resumed=resumed, applied=Outcome())
-    applied = await engine.apply(work, commit=commit, policies=policies)
+    rollout = engine.apply(work, commit=commit, policies=policies)
+    del work  # the engine frees the gateways' plans once their jobs are queued
+    applied = await rollout
     return CycleResult(plan=summary, resumed=resumed, applied=applied)
 
 
@@ -219,7 +221,7 @@ def _plan(
         everything = store.applied()
         applied = (
             everything
-            if affected is None
+            if affected is None or affected >= everything.keys()  # (no second dict of them all)
             else {i: everything[i] for i in affected if i in everything}
         )
     plan = planner.plan(

@@ -123,6 +123,20 @@ class Engine:
         """Carry out every actionable gateway plan; returns when every rollout has ended, or
         at once when :attr:`superseded` is set (see :class:`Outcome`'s ``superseded``)."""
         run = self._runner()
+        await self._open_plan(run, plan, commit, policies)
+        # The queued jobs carry what they need: the plans (~200 bytes a gateway) are not
+        # kept through the rollout (the caller drops its own reference too).
+        del plan
+        return await self._run(run)
+
+    async def _open_plan(
+        self,
+        run: Runner,
+        plan: Plan,
+        commit: str | None,
+        policies: Mapping[str, RolloutPolicy],
+    ) -> None:
+        """Open a rollout per profile of ``plan``'s actionable gateways and queue their jobs."""
         now = self.clock()
         by_group: dict[str | None, list[GatewayPlan]] = {}
         for planned in plan.actionable():
@@ -154,7 +168,6 @@ class Engine:
             run.outcome.forgotten += len(forget)
         planned_ids = {p.gateway_id for p in plan.actionable()}
         self._restart_aborted(run, commit, planned_ids, policies, now)
-        return await self._run(run)
 
     def _restart_aborted(
         self,

@@ -6,7 +6,6 @@ Used by :mod:`reconciler.loading.repos`, which runs these checks for every file
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Literal
@@ -34,18 +33,31 @@ class FileResult:
     kind: FileKind
     profile: ProfileFile | None = None
     entries: list[tuple[int, GatewayEntry]] = field(default_factory=list)
+    """While checking: ``(index in the file, entry)`` of the valid entries; then kept as
+    :attr:`entry_tuple` and :attr:`indexes` (:meth:`compact`; :meth:`indexed` gives them back)."""
     catalog: catalogs.CatalogFile | None = None
     broken_ids: list[tuple[int, str]] = field(default_factory=list)
-
-    @functools.cached_property
-    def entry_tuple(self) -> tuple[GatewayEntry, ...]:
-        """The valid entries; one tuple per result, so unchanged files compare by identity."""
-        return tuple(entry for _, entry in self.entries)
-
     """Ids of entries that failed validation, still checked for duplicates."""
     problems: list[Problem] = field(default_factory=list)
     located: list[Diagnostic] = field(default_factory=list)
     """Problems whose position is already known (YAML syntax errors, unreadable files)."""
+    entry_tuple: tuple[GatewayEntry, ...] = ()
+    """The valid entries; one tuple per result, so unchanged files compare by identity."""
+    indexes: tuple[int, ...] | None = None
+    """Their indexes in the file; ``None``: 0, 1, 2... (no entry was broken)."""
+
+    def compact(self) -> None:
+        """Keep the entries as one tuple: a pair and an index each cost ~100 bytes a gateway
+        for as long as the daemon holds the file's result."""
+        self.entry_tuple = tuple(entry for _, entry in self.entries)
+        indexes = tuple(index for index, _ in self.entries)
+        self.indexes = None if indexes == tuple(range(len(indexes))) else indexes
+        self.entries = []
+
+    def indexed(self) -> list[tuple[int, GatewayEntry]]:
+        """``(index in the file, entry)`` of the valid entries."""
+        indexes = self.indexes if self.indexes is not None else range(len(self.entry_tuple))
+        return list(zip(indexes, self.entry_tuple, strict=True))
 
 
 FileCache = dict[tuple[str, str, int], FileResult]
@@ -215,7 +227,46 @@ def check_gateways(path: str, data: Any, catalog: Catalog) -> FileResult:
         dropped = set(unknown)
         result.broken_ids.extend((i, e.id) for i, e in result.entries if i in dropped)
         result.entries = [(i, e) for i, e in result.entries if i not in dropped]
+    _share_mappings(result.entries)
+    result.compact()
     return result
+
+
+SHARED_MAX = 50_000
+"""Distinct label sets and subsettings kept for sharing (:func:`_share_mappings`)."""
+
+_shared: dict[object, dict[str, Any]] = {}
+
+
+def _frozen(value: Any) -> object:
+    """A hashable image of a plain mapping (insertion order kept) or value; raises TypeError."""
+    if isinstance(value, dict):
+        return (dict, tuple((k, _frozen(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return (list, tuple(_frozen(v) for v in value))
+    hash(value)
+    return (type(value), value)
+
+
+def _share_mappings(entries: list[tuple[int, GatewayEntry]]) -> None:
+    """Entries with equal labels (or subsettings) share one (read-only) mapping.
+
+    Label sets and subsettings repeat across a fleet (sites, levels, a few current
+    limits): at 100,000 gateways one dict each cost ~25 MB that the daemon holds as long
+    as the commit.  Equal means equal in content and order, so nothing shows differently.
+    """
+    if len(_shared) > SHARED_MAX:
+        _shared.clear()
+    for _, entry in entries:
+        for name in ("labels", "subsettings"):
+            value = getattr(entry, name)
+            try:
+                key = _frozen(value)
+            except TypeError:
+                continue
+            found = _shared.setdefault(key, value)
+            if found is not value:
+                object.__setattr__(entry, name, found)
 
 
 def check_catalog(path: str, data: Any) -> FileResult:

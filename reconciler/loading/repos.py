@@ -119,7 +119,7 @@ def _assemble_gateways(
     first_seen: dict[str, tuple[str, int]] = {}
     for result in results:
         broken = dict(result.broken_ids)
-        valid = dict(result.entries)
+        valid = dict(result.indexed())
         assembly.entries_by_file[result.path] = result.entry_tuple
         for index in sorted([*broken, *valid]):
             entry = valid.get(index)

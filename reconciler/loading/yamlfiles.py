@@ -188,42 +188,44 @@ def construct(root: Node) -> Any:
     Raises :class:`YamlError` for aliases (a node met twice), duplicate or
     non-scalar keys, unknown tags and too deep nesting.
     """
-    seen: set[int] = set()
+    # A module function, not a closure: a recursive closure is a reference cycle (holding the
+    # set of seen nodes, ~30 KB a file), and the loader freezes what survives it
+    # (:func:`reconciler.loading.bulk.paused_gc`), so the cycle would never be freed.
+    return _build(root, 0, set())
 
-    def build(node: Node, depth: int) -> Any:
-        if depth > MAX_DEPTH:
-            raise YamlError(f"nesting deeper than {MAX_DEPTH} levels", *_line_col(node))
-        if type(node) is ScalarNode:
-            return _scalar(node)
-        ident = id(node)
-        if ident in seen:
-            raise YamlError(
-                "anchors and aliases are not supported in config files; write the value out",
-                *_line_col(node),
-                code="yaml-alias",
-            )
-        seen.add(ident)
-        if type(node) is MappingNode:
-            if _tag_name(node) != T_MAP:
-                raise YamlError(f"unsupported tag {node.tag!s}", *_line_col(node), code="yaml-tag")
-            result: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                if type(key_node) is not ScalarNode:
-                    raise YamlError("mapping keys must be plain scalars", *_line_col(key_node))
-                key = _scalar(key_node)
-                if key == "<<" and key_node.style is None:
-                    raise YamlError("merge keys (<<) are not supported", *_line_col(key_node))
-                if key in result:
-                    raise YamlError(
-                        f"duplicate key '{key}'", *_line_col(key_node), code="yaml-duplicate-key"
-                    )
-                result[key] = build(value_node, depth + 1)
-            return result
-        if _tag_name(node) != T_SEQ:
+
+def _build(node: Node, depth: int, seen: set[int]) -> Any:
+    if depth > MAX_DEPTH:
+        raise YamlError(f"nesting deeper than {MAX_DEPTH} levels", *_line_col(node))
+    if type(node) is ScalarNode:
+        return _scalar(node)
+    ident = id(node)
+    if ident in seen:
+        raise YamlError(
+            "anchors and aliases are not supported in config files; write the value out",
+            *_line_col(node),
+            code="yaml-alias",
+        )
+    seen.add(ident)
+    if type(node) is MappingNode:
+        if _tag_name(node) != T_MAP:
             raise YamlError(f"unsupported tag {node.tag!s}", *_line_col(node), code="yaml-tag")
-        return [build(item, depth + 1) for item in node.value]
-
-    return build(root, 0)
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if type(key_node) is not ScalarNode:
+                raise YamlError("mapping keys must be plain scalars", *_line_col(key_node))
+            key = _scalar(key_node)
+            if key == "<<" and key_node.style is None:
+                raise YamlError("merge keys (<<) are not supported", *_line_col(key_node))
+            if key in result:
+                raise YamlError(
+                    f"duplicate key '{key}'", *_line_col(key_node), code="yaml-duplicate-key"
+                )
+            result[key] = _build(value_node, depth + 1, seen)
+        return result
+    if _tag_name(node) != T_SEQ:
+        raise YamlError(f"unsupported tag {node.tag!s}", *_line_col(node), code="yaml-tag")
+    return [_build(item, depth + 1, seen) for item in node.value]
 
 
 def compose(text: str) -> Node | None:

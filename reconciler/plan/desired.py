@@ -57,6 +57,10 @@ def skip_reason(gateway_type: str, firmware: str | None) -> str:
     return f"not in {gateway_type} {firmware}"
 
 
+MEMBERS_KEPT = 20_000
+"""Desired configurations of members with subsettings kept for sharing, at most."""
+
+
 @dataclass(frozen=True, slots=True)
 class Desired:
     """The managed configuration of one gateway, and the keys left out."""
@@ -82,6 +86,7 @@ class DesiredState:
         # from, so a changed profile (a new object) is never served stale values.
         self._base: dict[tuple[str, str, str | None], tuple[ProfileFile, Desired]] = {}
         self._profiles: dict[str, tuple[ProfileFile, dict[str, dict[str, Any]]]] = {}
+        self._members: dict[tuple[str, str, str | None, int], tuple[Desired, Any, Desired]] = {}
 
     def syntax(self, gateway_type: str, firmware: str | None) -> Mapping[str, ParameterSpec] | None:
         """The keys of T@F; ``None`` when the firmware is unknown.
@@ -164,8 +169,22 @@ class DesiredState:
             self._base[cache_key] = (profile, base)
         if not entry.subsettings:
             return base
+        # Members with equal subsettings share them (the loader shares equal mappings), and so
+        # their desired configuration: one dict per member would be held by the store's caches.
+        key = (*cache_key, id(entry.subsettings))
+        found = self._members.get(key)
+        if found is not None and found[0] is base and found[1] is entry.subsettings:
+            return found[2]
         own, own_skipped = self.subsettings(entry, firmware)
-        return Desired({**base.config, **own}, base.skipped + own_skipped)
+        desired = Desired({**base.config, **own}, base.skipped + own_skipped)
+        if len(self._members) >= MEMBERS_KEPT:
+            self._members.clear()
+        self._members[key] = (base, entry.subsettings, desired)  # holding them keeps their ids
+        return desired
+
+    def forget_members(self) -> None:
+        """Drop the members' shared configurations (a plan ended: its secrets may change)."""
+        self._members.clear()
 
     def subsettings(
         self, entry: GatewayEntry, firmware: str | None

@@ -4,12 +4,16 @@ Used by the daemon's tests (``tests/daemon``) and the benchmarks: report.json
 lists the member pages (``member_pages``); :func:`report_members` reads them
 from the report directory in order, and :func:`with_members` returns the
 summary with those rows under ``gateways`` (the shape tests compare against).
+:func:`read_report` does both for a summary fetched live (``GET
+/api/v1/status``), fetching it again when a page it lists was just replaced
+by a newer layout (the pages are written before the summary).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,3 +30,13 @@ def report_members(report: Mapping[str, Any], report_dir: Path) -> list[dict[str
 def with_members(report: Mapping[str, Any], report_dir: Path) -> dict[str, Any]:
     """``report`` with its members' rows under ``gateways``."""
     return {**report, "gateways": report_members(report, report_dir)}
+
+
+def read_report(fetch: Callable[[], Mapping[str, Any]], report_dir: Path) -> dict[str, Any]:
+    """:func:`with_members` of the summary ``fetch`` returns, asked again while a page is missing."""
+    for _ in range(50):
+        try:
+            return with_members(fetch(), report_dir)
+        except FileNotFoundError:
+            time.sleep(0.1)
+    return with_members(fetch(), report_dir)

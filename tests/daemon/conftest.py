@@ -39,7 +39,7 @@ from reconciler.loading.sources import DirectorySource
 from reconciler.model.inventory import INVENTORY_LIST
 from reconciler.plan.planning import Planner
 from reconciler.testing import SimulatorHandle, running_simulator
-from reconciler.testing.reports import with_members
+from reconciler.testing.reports import read_report
 
 EXAMPLE = Path(__file__).resolve().parents[2]
 TOKEN = "daemon-test-token"
@@ -226,7 +226,7 @@ class DaemonThread:
 
     def report(self) -> Any:
         """The report summary served at /api/v1/status, with its member pages' rows as ``gateways``."""
-        return with_members(get_json(self.url + "/api/v1/status"), self.settings.report_dir)
+        return read_report(lambda: get_json(self.url + "/api/v1/status"), self.settings.report_dir)
 
     def stop(self) -> None:
         if self._loop is not None and self._stop is not None and self._thread.is_alive():

@@ -233,7 +233,9 @@ BURST_PROFILE = "canary"
 """Its rollout runs one job at a time (``max_in_flight: 1``): slow enough to commit a burst during it."""
 
 
-@pytest.mark.parametrize("simulator", [{"job_step_ms": 150}], indirect=True)
+# 5 members, one job at a time, three steps each: ~6 s, longer than loading three commits on a
+# loaded machine (150 ms steps made it ~2 s, and the burst sometimes came after its end).
+@pytest.mark.parametrize("simulator", [{"job_step_ms": 400}], indirect=True)
 def test_a_burst_of_commits_during_a_rollout_ends_on_the_newest_superseding_the_rest(
     start_daemon: StartDaemon, config_repo: Path, simulator: SimulatorHandle
 ) -> None:
@@ -440,8 +442,13 @@ def test_retry_upload_needs_the_admin_token_and_something_to_retry(
         ),
         what="read-back to find the Mismatch",
     )
-    workplace = next(p for p in daemon.report()["profiles"] if p["name"] == "workplace")
-    assert workplace["retry_possible"] is True
+    # The pages are written before the summary: it follows within the same report write.
+    wait_for(
+        lambda: next(p for p in daemon.report()["profiles"] if p["name"] == "workplace")[
+            "retry_possible"
+        ],
+        what="the summary to offer Retry Upload",
+    )
     status, body = http(url, method="POST", headers=auth)
     assert status == 202 and json.loads(body)["retrying"] == 1
     wait_for(

@@ -17,7 +17,7 @@ import pytest
 from reconciler.daemon import demo
 from reconciler.store.sqlite import SQLiteStore
 from reconciler.testing import SimulatorHandle, running_simulator
-from reconciler.testing.reports import with_members
+from reconciler.testing.reports import read_report
 from tests.daemon.conftest import EXAMPLE, SIMULATOR_SEED, TOKEN, get_json, git, managed, wait_for
 
 
@@ -51,7 +51,7 @@ class Run:
 
     def status(self) -> Any:
         """The report summary, with its member pages' rows as ``gateways``."""
-        return with_members(get_json(self.url + "/api/v1/status"), self.report_dir)
+        return read_report(lambda: get_json(self.url + "/api/v1/status"), self.report_dir)
 
     def close(self) -> None:
         if self.process.poll() is None:
