@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from reconciler.testing import SimulatorHandle
 from tests.console.conftest import screenshot
-from tests.daemon.conftest import DaemonThread, get_json, git, wait_for
+from tests.daemon.conftest import DaemonThread, get_json, git, settled, wait_for
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -29,15 +29,7 @@ def rolled_out(start_daemon: StartDaemon, config_repo: Path) -> DaemonThread:
     """A daemon whose report shows the example repository rolled out."""
     daemon = start_daemon()
     sha = git(config_repo, "rev-parse", "HEAD")
-    wait_for(
-        lambda: (
-            (report := daemon.report())["applied_commit"]
-            and report["applied_commit"]["sha"] == sha
-            and not report["rollout_running"]
-        ),
-        timeout=60,
-        what="the example repository to be rolled out",
-    )
+    wait_for(lambda: settled(daemon, sha), timeout=60, what="the example repository rolled out")
     return daemon
 
 
