@@ -26,7 +26,10 @@ nothing above a layer needs to know which library is underneath::
     ├── MalformedBodyError               a request to a head-end we serve breaks the API (answered 422)
     ├── QueryError                       a Magic Search query is malformed; ``position`` says where
     ├── UnknownProfileError              a ``--profile`` names no profile of the repository
+    ├── ExplainError                     a console screen asks for a profile, type or gateway that is not there
     ├── GitError                         the daemon cannot read, clone or fetch its repository (retried)
+    ├── CommitLogError                   the commits screen cannot list the branch's history with git
+    │   └── UnknownCommitError           git does not know the head commit it was asked for
     ├── MissingSecretError               a secret a job needs is not provided (that gateway is Declined)
     ├── InvalidSecretError               a secret's value breaks its key's catalog rule (that gateway is Declined)
     ├── NothingToRetry                   Retry Upload refused: no member to retry
@@ -181,6 +184,11 @@ class UnknownProfileError(ReconcilerError):
         self.profiles = tuple(profiles)
 
 
+class ExplainError(ReconcilerError):
+    """A configuration screen was asked about a profile, gateway type or gateway that does not
+    exist (:mod:`reconciler.plan.explain`); the message says which, and what there is instead."""
+
+
 class StoreError(ReconcilerError):
     """The state store cannot be opened or read, or is newer than this release understands.
 
@@ -238,6 +246,24 @@ class InvalidEditError(EditError):
 
 class GitError(ReconcilerError):
     """The repository cannot be read, cloned or fetched, or the branch does not exist (the daemon retries)."""
+
+
+class CommitLogError(ReconcilerError):
+    """The commits screen (:mod:`reconciler.daemon.commits`) cannot list the branch's history:
+    git cannot read the repository; ``sha`` is the head commit asked for."""
+
+    def __init__(self, message: str, *, sha: str = "") -> None:
+        super().__init__(message)
+        self.sha = sha
+
+
+class UnknownCommitError(CommitLogError):
+    """The commits screen was asked for the history of a commit the repository does not have
+    (a force-push moved the branch, a stale clone); ``sha`` is the commit asked for."""
+
+    def __init__(self, sha: str, detail: str = "") -> None:
+        where = f": {detail}" if detail else ""
+        super().__init__(f"commit {sha[:40]!r} is not in the repository{where}", sha=sha)
 
 
 class MissingSecretError(ReconcilerError):

@@ -11,9 +11,9 @@ loop directly.
 | ``GET /healthz`` | 200 while the process serves requests |
 | ``GET /readyz`` | 200 once a commit is loaded and while git, the head-end and the store answer, else 503; JSON with reasons and the held commit (a held commit is no reason) |
 | ``GET /api/v1/status`` | the report (report.json) |
-| ``GET /api/v1/members?q=QUERY&profile=P&page=N&per_page=M`` | Magic Search over the members, one page (:func:`reconciler.daemon.reports.members_answer`); 400 ``{"error"}`` for a bad query |
-| ``POST /api/v1/profiles/NAME/retry`` | Retry Upload: 202 started, 401 no token, 403 wrong token or none configured, 404 unknown profile, 409 nothing to retry |
-| ``GET /`` | report.html |
+| ``POST /api/v1/profiles/NAME/retry`` | Retry Upload: 202 started, 401 no token, 403 wrong token, none configured or a cross-site request, 404 unknown profile, 409 nothing to retry |
+| ``GET /report.html`` | the static report's page |
+| ``GET /``, ``/profiles/...``, ``/members``, ``/gateways/ID``, ``/commits``, ``/api/v1/...`` | the console (:mod:`reconciler.daemon.console.routes`) |
 | ``POST /hooks/git`` | 202: fetch and look at the branch now (a git host's push webhook); with a webhook secret 401 unsigned, 403 wrong signature |
 
 Every request's ``Host`` must name the daemon (:func:`host_allowed`): loopback,
@@ -25,16 +25,17 @@ to this address (DNS rebinding) cannot read the report.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import ipaddress
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from reconciler.daemon.console import views
+from reconciler.daemon.console.routes import add_routes, cross_site
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.settings import DaemonSettings
 from reconciler.daemon.status import DaemonStatus
@@ -43,8 +44,8 @@ PROBE_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
 """Read-only paths that also answer to an IP-address ``Host`` (scrapes and kubelet probes)."""
 
 
-class Backend(Protocol):
-    """What the endpoints need from the running daemon."""
+class Backend(views.Source, Protocol):
+    """What the endpoints need from the running daemon (the console's views read the rest)."""
 
     metrics: Metrics
     admin_token: str | None
@@ -60,10 +61,6 @@ class Backend(Protocol):
     async def retryable(self, profile: str) -> int: ...
 
     def report_text(self, name: str) -> str: ...
-
-    def members_answer(self, params: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
-        """Blocking: called in a worker thread."""
-        ...
 
     def start_retry(self, profile: str) -> None: ...
 
@@ -97,14 +94,11 @@ def app(backend: Backend) -> web.Application:
             text=backend.report_text("report.json"), content_type="application/json"
         )
 
-    @routes.get("/api/v1/members")
-    async def members(request: web.Request) -> web.Response:
-        status, body = await asyncio.to_thread(backend.members_answer, dict(request.query))
-        return web.json_response(body, status=status)
-
-    @routes.get("/")
+    @routes.get("/report.html")
     async def page(request: web.Request) -> web.Response:
         return web.Response(text=backend.report_text("report.html"), content_type="text/html")
+
+    add_routes(routes, backend)
 
     @routes.post("/hooks/git")
     async def hook(request: web.Request) -> web.Response:
@@ -116,6 +110,9 @@ def app(backend: Backend) -> web.Application:
 
     @routes.post("/api/v1/profiles/{name}/retry")
     async def retry(request: web.Request) -> web.Response:
+        elsewhere = cross_site(request)
+        if elsewhere is not None:
+            return _error(403, elsewhere)
         refused = _refused(request, backend.admin_token)
         if refused is not None:
             return refused

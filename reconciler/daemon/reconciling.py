@@ -44,6 +44,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from reconciler import errors
+from reconciler.daemon.commits import CommitLog, diagnostic_text, secret_keys
 from reconciler.daemon.context import Context
 from reconciler.daemon.events import EventFeed
 from reconciler.daemon.metrics import Metrics
@@ -112,6 +113,8 @@ class Reconciler:
         self.events = EventFeed(driver, self.readback, self.context.stopping)
         self.retries = Retries(self.context)
         self.loader = RepoLoader()
+        self.commits = CommitLog(store)
+        """Every commit evaluated, for the commits screen (:mod:`reconciler.daemon.commits`)."""
         self.wakeup = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
         self.failures: Counter[str] = Counter()
@@ -174,6 +177,7 @@ class Reconciler:
             self.wakeup.clear()
 
     async def step(self) -> None:
+        self.commits.observe(self.status)  # a commit held or applied since the last step
         sha = await asyncio.to_thread(self.watcher.refresh)
         head = self.status.head
         if head is None or sha != head.info.sha:
@@ -200,6 +204,7 @@ class Reconciler:
             return Loaded(self.watcher.info(sha), self.loader.load(source))
 
         loaded = await asyncio.to_thread(load)
+        self.commits.evaluated(loaded, time.perf_counter() - started)
         valid = loaded.repo.valid
         self.metrics.commits.labels(valid=str(valid).lower()).inc()
         if valid:
@@ -220,8 +225,9 @@ class Reconciler:
                 len(loaded.repo.diagnostics),
                 good.info.sha[:12] if good else "nothing",
             )
+            secrets = secret_keys(loaded.repo.catalog)  # a literal secret's value is not logged
             for diagnostic in loaded.repo.diagnostics[:20]:
-                log.error("  %s", diagnostic)
+                log.error("  %s", diagnostic_text(diagnostic, secrets))
 
     def _start(self, work: Coroutine[Any, Any, None]) -> None:
         context = self.context
@@ -282,6 +288,7 @@ class Reconciler:
                 )
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+        self.commits.observe(self.status)
 
     # --- helpers -----------------------------------------------------------------------------------
 

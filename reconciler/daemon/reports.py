@@ -81,13 +81,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler import __version__
-from reconciler.daemon import pages
+from reconciler.daemon import membersapi, pages
 from reconciler.daemon.memberpages import md_escape
 from reconciler.daemon.status import DaemonStatus
-from reconciler.errors import UnknownProfileError
 from reconciler.members.counts import STATUS_KEYS, count_statuses
-from reconciler.members.listing import listing, page_json, page_numbers
-from reconciler.members.query import QueryError, parse, shipped_types
+from reconciler.members.index import MemberIndex
 from reconciler.members.rows import Member
 from reconciler.model.repos import Repo
 from reconciler.store.base import Rollout
@@ -186,7 +184,7 @@ def _iso(at: float) -> str:
 def members_answer(
     rows: Sequence[Member],
     profiles: Sequence[str],
-    params: Mapping[str, str],
+    params: Mapping[str, str | list[str]],
     *,
     types: Collection[str] | None = None,
 ) -> tuple[int, dict[str, Any]]:
@@ -197,26 +195,16 @@ def members_answer(
     :func:`reconciler.members.listing.page_json` (``query``, ``total``,
     ``matched``, ``statuses``, ``profiles``, ``members``, ``notes``, ``page``,
     ``per_page``), or 400 with ``{"error"}`` naming what was expected (for a
-    bad query also ``query`` and ``position``, 0-based).
+    bad query also ``query`` and ``position``, 0-based).  The daemon answers
+    from its live member index (:func:`reconciler.daemon.membersapi.members_answer`,
+    which this calls over an index of ``rows``; also for the filters
+    ``type``, ``firmware``, ``status`` and ``provider``).
 
     ``type:`` takes ``types`` (the catalog of the commit, ``repo.catalog.types``);
     by default the shipped catalog's types and every type the rows have, so a
     ``catalog.d`` type with declared gateways is found without being passed.
     """
-    if types is None:
-        types = {*shipped_types(), *(m.type for m in rows)}
-    try:
-        page, per_page = page_numbers(params.get("page"), params.get("per_page"))
-        query = parse(params.get("q", ""), types=types)
-        found = listing(
-            list(rows), query=query, profile=params.get("profile") or None, profiles=profiles
-        )
-    except QueryError as exc:
-        error = {"error": f"bad query at column {exc.position + 1}: {exc.message}"}
-        return 400, {**error, "query": exc.query, "position": exc.position}
-    except (UnknownProfileError, ValueError) as exc:  # an unknown profile, a bad page number
-        return 400, {"error": str(exc)}
-    return 200, page_json(found, page=page, per_page=per_page)
+    return membersapi.members_answer(MemberIndex.build(rows), profiles, params, types=types)
 
 
 # --- REPORT.md ---------------------------------------------------------------------------------
@@ -338,7 +326,7 @@ def profile_changes(git_dir: Path, sha: str, names: Iterable[str]) -> dict[str, 
             f"--git-dir={git_dir}",
             "log",
             "--no-renames",
-            "--format=%x00%H%x09%aI%x09%an <%ae>",
+            "--format=%x00%H%x09%aI%x09%an <%ae>%x09%s",
             "--name-only",
             sha,
             "--",
@@ -350,11 +338,11 @@ def profile_changes(git_dir: Path, sha: str, names: Iterable[str]) -> dict[str, 
     ).stdout
     for block in output.split("\0")[1:]:
         header, _, files = block.partition("\n")
-        commit, date, author = ([*header.split("\t"), "", ""])[:3]
+        commit, date, author, message = ([*header.split("\t", 3), "", "", ""])[:4]
         for path in files.split():
             name = wanted.get(path)
             if name is not None and name not in found:
-                found[name] = {"sha": commit, "date": date, "author": author}
+                found[name] = {"sha": commit, "date": date, "author": author, "message": message}
         if len(found) == len(wanted):
             break
     return found

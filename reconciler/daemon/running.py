@@ -37,7 +37,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from reconciler.daemon import endpoints, reports
+from reconciler.daemon import endpoints, membersapi, reports
+from reconciler.daemon.memberindex import LiveMembers
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.reconciling import Reconciler
 from reconciler.daemon.reportbook import ReportBook, Tally
@@ -47,10 +48,13 @@ from reconciler.daemon.status import DaemonStatus
 from reconciler.daemon.watching import Watcher
 from reconciler.drivers.http import HttpDriver
 from reconciler.drivers.settings import HeadendSettings
+from reconciler.engine.digests import key_digest
 from reconciler.engine.settings import EngineSettings
 from reconciler.errors import StoreError
 from reconciler.loading.secrets import SecretResolver
-from reconciler.members.rows import Member, member_json, members
+from reconciler.members.index import MemberIndex
+from reconciler.members.rows import Member, member_json
+from reconciler.plan.values import SecretDigest
 from reconciler.store import open_store
 from reconciler.store.base import Rollout, StateStore
 
@@ -77,12 +81,13 @@ class Daemon:
         self.headend = headend or HeadendSettings.from_env(base_url=settings.headend_url)
         self.watcher = Watcher(settings, wake=self.wake)
         self.driver = HttpDriver(self.headend, on_response=self._on_response)
+        self.resolve_secret = resolve_secret or SecretResolver()
         self.reconciler = Reconciler(
             settings=settings,
             watcher=self.watcher,
             driver=self.driver,
             store=self.store,
-            resolve_secret=resolve_secret or SecretResolver(),
+            resolve_secret=self.resolve_secret,
             metrics=self.metrics,
             engine_settings=engine,
             on_change=self._changed,
@@ -100,6 +105,10 @@ class Daemon:
         self._last_write = 0.0
         self._last_duration = 0.0
         self._reader: StateStore | None = None
+        self.live_members = LiveMembers(settings.state)
+        """Every member's row, kept close to the store (the members API and console read it)."""
+        self._generation = 0
+        self._secret_key: bytes | None = None
 
     # --- endpoints' backend (called from the HTTP thread) -------------------------------------
 
@@ -136,29 +145,50 @@ class Daemon:
         return texts[name] if texts is not None else reports.render(self.report())[name]
 
     def member_rows(self, status: DaemonStatus | None = None) -> list[Member]:
-        """Every member's row, read now through a store connection of its own (blocking)."""
-        status = status or self.status
-        if status.good is None:
-            return []
-        with contextlib.closing(open_store(self.settings.state, read_only=True)) as store:
-            states = store.summaries(store.stored_ids())
-        return members(status.good.repo, status.inventory, states)
+        """Every member's row as the store holds them now (blocking: waits for the member index
+        of ``status``'s commit, and reads what the store wrote since its last look)."""
+        index = self.live_members.snapshot(status or self.status, fresh=True)
+        return index.select(None) if index is not None else []
 
-    def members_answer(self, params: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
-        """``GET /api/v1/members`` (blocking: run it in a worker thread)."""
+    def members_answer(self, params: Mapping[str, str | list[str]]) -> tuple[int, dict[str, Any]]:
+        """``GET /api/v1/members`` from the live member index (blocking: run it in a worker thread)."""
         status = self.status
         good = status.good
         try:
-            rows = self.member_rows(status)
+            index = self.live_members.snapshot(status)
         except StoreError as exc:
             return 503, {"error": f"the state store cannot be read now: {exc}"}
         profiles = list(good.repo.profiles) if good is not None else []
         types = good.repo.catalog.type_names if good is not None else None
-        return reports.members_answer(rows, profiles, params, types=types)
+        return membersapi.members_answer(index, profiles, params, types=types)
 
     def gateways(self) -> list[dict[str, Any]]:
-        """Every member as JSON (``reconciler status --format json``'s rows), read now."""
+        """Every member as JSON (``reconciler status --format json``'s rows), as of now."""
         return [member_json(m) for m in self.member_rows()]
+
+    @property
+    def generation(self) -> int:
+        """Grows with every change a console screen may show (the console polls it)."""
+        return self._generation
+
+    def member_index(self) -> MemberIndex | None:
+        """The live member index as of now (``None`` before a valid commit); from any thread."""
+        return self.live_members.snapshot(self.status)
+
+    def reading(self) -> contextlib.AbstractContextManager[StateStore]:
+        """A read-only store connection of its own, closed on leaving (one request)."""
+        return contextlib.closing(open_store(self.settings.state, read_only=True))
+
+    def secret_digest(self) -> SecretDigest:
+        """Keyed hashes of secret values under the store's key, as the planner compares them."""
+        if self._secret_key is None:  # created by the first plan that hashes a secret
+            with self.reading() as store:
+                self._secret_key = store.stored_secret_key()
+        return key_digest(self._secret_key, self.resolve_secret)
+
+    def git_dir(self) -> Path:
+        """The git directory of the watched repository (the commits screen runs ``git log`` in it)."""
+        return Path(self.watcher.open().git_dir)
 
     async def _on_loop(self, call: Callable[[], T]) -> T:
         """Run ``call`` on the daemon's loop and wait for its result (from the HTTP thread)."""
@@ -236,12 +266,14 @@ class Daemon:
         await self.driver.aclose()
         if self._reader is not None:
             self._reader.close()
+        self.live_members.close()
         self.store.close()
         log.info("stopped in %.1f s; every status is durable", time.monotonic() - started)
 
     # --- reports -----------------------------------------------------------------------------------
 
     def _changed(self) -> None:
+        self._generation += 1
         self._dirty.set()
 
     def _on_response(self, endpoint: str, code: str, seconds: float) -> None:
@@ -311,6 +343,7 @@ class Daemon:
         # when the files could not be written.
         self.reconciler.board.update(totals=tally.totals, counts=tally.counts)
         self._summary, self._texts = summary, texts
+        self._generation += 1
         self._last_duration = time.monotonic() - started
         self.metrics.report_duration.observe(self._last_duration)
         self.metrics.report_pages.inc(tally.rewritten)

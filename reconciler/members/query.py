@@ -7,7 +7,7 @@ term matches.  ``docs/search.md`` has examples.  Pure.
 
 Grammar::
 
-    query    := term (SPACE term)*          all terms must match (AND)
+    query    := term (SPACE term)*          terms combine as below
     term     := ["-"] (field ":" value | word)   a leading "-" negates the term
     field    := id | type | firmware | profile | status | provider | address
               | owner | station | port | label | subsetting   (case-insensitive)
@@ -15,6 +15,14 @@ Grammar::
     word     := text                        free text, searched in every field
     text     := one or more of: bare characters (no space, no '"'),
                 or "quoted text" (spaces allowed; \\" and \\\\ escape)
+
+How terms combine (:func:`reconciler.members.matching.groups`): positive
+terms naming the same field (``label``/``subsetting``: the same key) are
+alternatives (OR): ``status:declined status:mismatch``; firmware comparisons
+(``< <= > >=``) are not: each must match (``firmware:>=2 firmware:<3`` is a
+range), while firmware prefixes, ``=`` and ``none`` are alternatives among
+themselves.  Groups of different fields, each negated term and each free
+word must all match (AND).
 
 A word that starts with ``-`` or holds a ``:`` is searched for by quoting it:
 ``"-1"``, ``"urn:x"``.  An empty query has no terms.  A malformed query
@@ -86,13 +94,13 @@ class Term:
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """A parsed query: every term must match."""
+    """A parsed query: terms of one field are alternatives, the rest must all match (see the grammar)."""
 
     text: str
     terms: tuple[Term, ...]
 
     def __call__(self, member: Member) -> bool:
-        """Whether ``member`` satisfies every term (:func:`reconciler.members.matching.matches`)."""
+        """Whether ``member`` satisfies the query (:func:`reconciler.members.matching.matches`)."""
         from reconciler.members.matching import matches  # matching imports this module
 
         return matches(self, member)

@@ -46,6 +46,12 @@ class Skip:
             return f"{self.key} skipped: {self.reason}"
         return f"{self.key} {self.reason}"
 
+    @classmethod
+    def from_text(cls, text: str) -> Skip:
+        """The skip whose ``str()`` is ``text`` (the store keeps a gateway's skips as these texts)."""
+        key, _, rest = text.partition(" ")
+        return cls(key, rest.removeprefix("skipped: "))
+
 
 UNVERSIONED_PREFIX = "firmware '"
 

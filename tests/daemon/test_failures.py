@@ -111,7 +111,7 @@ def test_reports_catch_up_after_the_report_directory_comes_back_without_a_new_co
     served = wait_for(showing_the_move, what="/api/v1/status to show the move")
     assert next(g for g in served["gateways"] if g["id"] == gateway)["profile"] == "workplace"
     wait_for(lambda: gauges(daemon) == counted(served), what="the gauges to follow the record")
-    assert f"<code>{change[:12]}</code>" in http(daemon.url + "/")[1].decode()
+    assert f"<code>{change[:12]}</code>" in http(daemon.url + "/report.html")[1].decode()
 
     report_dir.unlink()
     shutil.move(tmp_path / "report-away", report_dir)

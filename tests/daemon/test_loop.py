@@ -110,7 +110,7 @@ def test_the_report_files_match_their_schema_and_hold_no_secret(
     everyone = daemon.report()["gateways"]
     assert sum(page.details for page in members) >= len(everyone)
     assert sum(page.rows for page in members) == len(everyone)
-    status, body = http(daemon.url + "/")
+    status, body = http(daemon.url + "/report.html")
     assert status == 200 and b"members/profile-" in body
 
 

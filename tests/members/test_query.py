@@ -156,9 +156,89 @@ def test_a_quoted_word_with_a_colon_or_a_leading_dash_is_a_free_word() -> None:
     assert parse('"urn:x"').terms[0].field is None
 
 
-def test_terms_are_and_ed() -> None:
+def test_terms_of_different_fields_are_and_ed() -> None:
     assert hits("type:LSX status:accepted owner:parkhaus")
     assert not hits("type:LSX status:declined")
+
+
+# --- OR within a field -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        pytest.param("status:declined status:accepted", True, id="status-or"),
+        pytest.param("status:declined status:mismatch", False, id="status-neither"),
+        pytest.param("type:LSG type:LSX", True, id="type-or"),
+        pytest.param("type:LSG type:LSX status:declined", False, id="or-group-and-other-field"),
+        pytest.param("profile:canary profile:public-ac", True, id="profile-or"),
+        pytest.param("owner:retail owner:parkhaus", True, id="substring-fields-or"),
+        pytest.param("id:LSG id:000123", True, id="id-or"),
+        pytest.param("label:site=x label:site=dortmund-hbf", True, id="label-same-key-or"),
+        pytest.param("label:site=dortmund-hbf label:level=2", False, id="label-other-key-and"),
+        pytest.param("label:city label:site", False, id="label-keys-are-fields-of-their-own"),
+        pytest.param(
+            "subsetting:FreeVendMode=true subsetting:FreeVendMode=false", True, id="sub-or"
+        ),
+        pytest.param(
+            "subsetting:MaxChargingCurrent=16 subsetting:FreeVendMode=true", False, id="sub-and"
+        ),
+        pytest.param("firmware:1 firmware:2", True, id="firmware-prefix-or"),
+        pytest.param("firmware:1 firmware:=2.1.3", True, id="firmware-prefix-or-equal"),
+        pytest.param("firmware:>=2 firmware:<3", True, id="firmware-range"),
+        pytest.param("firmware:>=2 firmware:<2.1", False, id="firmware-range-excludes"),
+        pytest.param("firmware:>=2 firmware:1", False, id="comparison-and-prefix-group"),
+        pytest.param("firmware:>=2 firmware:1 firmware:2", True, id="comparison-and-prefixes"),
+        pytest.param("-status:declined -status:accepted", False, id="negations-each-exclude"),
+        pytest.param("-status:declined -status:mismatch", True, id="negations-neither"),
+        pytest.param(
+            "status:accepted -status:accepted", False, id="negation-is-not-an-alternative"
+        ),
+        pytest.param("dortmund voltpoint", True, id="free-words-and"),
+        pytest.param("dortmund chargenet", False, id="free-words-each-must-match"),
+    ],
+)
+def test_positive_terms_of_one_field_are_alternatives(query: str, expected: bool) -> None:
+    assert hits(query) is expected
+
+
+def test_status_declined_or_mismatch_finds_both() -> None:
+    rows = [
+        member(gateway_id=gid, status=status)
+        for gid, status in (("a", Status.DECLINED), ("b", Status.MISMATCH), ("c", Status.ACCEPTED))
+    ]
+    found = select(parse("status:declined status:mismatch"), rows)
+    assert [m.gateway_id for m in found] == ["a", "b"]
+
+
+def test_firmware_none_is_an_alternative_of_the_prefixes() -> None:
+    assert hits("firmware:none firmware:2", member(firmware=None))
+    assert hits("firmware:none firmware:2")
+    assert not hits("firmware:none firmware:1")
+    assert not hits("firmware:<9 firmware:none", member(firmware=None)), "comparisons still AND"
+
+
+def test_how_terms_group() -> None:
+    from reconciler.members.matching import groups
+
+    grouped = groups(
+        parse(
+            "status:failed type:LSX -status:sent status:accepted firmware:>1 firmware:<3 firmware:2 label:a label:b label:a=1 dortmund dortmund"
+        )
+    )
+    shown = [(g.negated, [f"{t.field}:{t.op}{t.key}{t.value}" for t in g.terms]) for g in grouped]
+    assert shown == [
+        (False, ["status:failed", "status:accepted"]),
+        (False, ["type:lsx"]),
+        (True, ["status:sent"]),
+        (False, ["firmware:>1"]),
+        (False, ["firmware:<3"]),
+        (False, ["firmware:2"]),
+        (False, ["label:aNone", "label:a1"]),
+        (False, ["label:bNone"]),
+        (False, ["None:dortmund"]),
+        (False, ["None:dortmund"]),
+    ]
 
 
 def test_a_leading_dash_negates_a_term() -> None:
@@ -288,8 +368,30 @@ def test_a_negated_term_matches_exactly_what_the_term_does_not(term: str, m: Mem
 
 
 @given(st.lists(TERMS, max_size=4), MEMBERS)
-def test_a_query_matches_when_every_term_does(terms: list[str], m: Member) -> None:
+def test_a_query_of_different_fields_matches_when_every_term_does(
+    terms: list[str], m: Member
+) -> None:
+    # TERMS name different fields (the two firmware terms: a comparison and a prefix).
     assert hits(" ".join(terms), m) is all(hits(t, m) for t in terms)
+
+
+SAME_FIELD = st.sampled_from(
+    [
+        ["status:accepted", "status:declined", "status:none", "status:active"],
+        ["type:LSX", "type:LSG", "type:ACCU"],
+        ["firmware:1", "firmware:2", "firmware:=3.1.0", "firmware:none"],
+        ["profile:none", "profile:canary", "profile:public-ac"],
+        ["label:site", "label:site=dortmund-hbf", "label:site=x"],
+        ["owner:gmbh", "owner:retail", "owner:nobody"],
+    ]
+)
+
+
+@given(SAME_FIELD.flatmap(lambda choices: st.lists(st.sampled_from(choices), min_size=1)), MEMBERS)
+def test_positive_terms_of_one_field_match_when_any_does(terms: list[str], m: Member) -> None:
+    assert hits(" ".join(terms), m) is any(hits(t, m) for t in terms)
+    negated = " ".join(f"-{t}" for t in terms)
+    assert hits(negated, m) is not any(hits(t, m) for t in terms)
 
 
 @given(TEXTS.filter(lambda t: t.strip()))
