@@ -35,6 +35,11 @@ def describe(value: Any) -> str:
     return f"{word} {value!r}".replace("True", "true").replace("False", "false")
 
 
+def kind(value: Any) -> str:
+    """A value's YAML type alone (``integer``, ``string``): for secrets, whose values are never quoted."""
+    return "null" if value is None else _TYPE_WORDS.get(type(value), type(value).__name__)
+
+
 def check_value(spec: ParameterSpec, value: Any) -> str | None:
     """Why ``value`` is not acceptable for ``spec``, or ``None`` when it is.
 
@@ -123,10 +128,13 @@ def check_secret_reference(value: Any) -> str | None:
         name = value["secret"]
         if isinstance(name, str) and SECRET_NAME_PATTERN.fullmatch(name):
             return None
-        return f"secret name must match {SECRET_NAME_PATTERN.pattern}, got {describe(name)}"
+        # Not quoted: a value pasted where its name belongs would reach logs and reports.
+        return f"secret name must match {SECRET_NAME_PATTERN.pattern}, got a {kind(name)} that does not"
     if isinstance(value, str):
         return "a literal secret value is not allowed in git; write {secret: NAME} and provide RECONCILER_SECRET_NAME or a file in RECONCILER_SECRETS_DIR"
-    return f"expected a secret reference {{secret: NAME}}, got {describe(value)}"
+    return (
+        f"expected a secret reference {{secret: NAME}}, got {kind(value)} (its value is not shown)"
+    )
 
 
 def _check_range(spec: ParameterSpec, value: float) -> str | None:

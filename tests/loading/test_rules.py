@@ -158,6 +158,20 @@ def test_rollout_policy_values_are_checked(load: Load, rollout: str, expected: s
     assert expected in only(repo)
 
 
+@pytest.mark.parametrize(
+    "written",
+    [
+        "AuthorizationKey: 4711",
+        "AuthorizationKey: [4711, 815]",
+        'AuthorizationKey: {secret: "4711 4711"}',
+    ],
+    ids=["integer", "list", "name"],
+)
+def test_a_refused_secret_never_quotes_what_was_written(load: Load, written: str) -> None:
+    message = only(load({"profiles.d/public-ac.yaml": PROFILE + "      " + written + "\n"}))
+    assert "AuthorizationKey" in message and "4711" not in message and "815" not in message
+
+
 def test_a_literal_secret_is_refused(load: Load) -> None:
     text = PROFILE + "      AuthorizationKey: s3cr3t-s3cr3t-s3cr3t\n"
     message = only(load({"profiles.d/public-ac.yaml": text}))
