@@ -28,6 +28,7 @@ nothing above a layer needs to know which library is underneath::
     ├── UnknownProfileError              a ``--profile`` names no profile of the repository
     ├── ExplainError                     a console screen asks for a profile, type or gateway that is not there
     ├── GitError                         the daemon cannot read, clone or fetch its repository (retried)
+    │   └── UnsafeRepositoryError        git refuses a repository another user owns ("dubious ownership")
     ├── CommitLogError                   the commits screen cannot list the branch's history with git
     │   └── UnknownCommitError           git does not know the head commit it was asked for
     ├── MissingSecretError               a secret a job needs is not provided (that gateway is Declined)
@@ -246,6 +247,18 @@ class InvalidEditError(EditError):
 
 class GitError(ReconcilerError):
     """The repository cannot be read, cloned or fetched, or the branch does not exist (the daemon retries)."""
+
+
+class UnsafeRepositoryError(GitError):
+    """git refuses the repository because another user owns it ("detected dubious ownership").
+
+    ``path`` is the directory git names; the message says how to trust it
+    (``safe.directory``) or to give it to the daemon's user.  Retried like any
+    :class:`GitError`, so the fix needs no restart."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class CommitLogError(ReconcilerError):

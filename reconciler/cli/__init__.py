@@ -29,6 +29,7 @@ COMMANDS = {
     "ocpp": "reconciler.cli.ocpp",
     "status": "reconciler.cli.status",
     "search": "reconciler.cli.search",
+    "inventory": "reconciler.cli.inventory",
     "profile": "reconciler.cli.profile",
     "assign": "reconciler.cli.assign",
     "unassign": "reconciler.cli.unassign",
@@ -39,7 +40,27 @@ COMMANDS = {
 """Command name -> module defining ``command``; in the order ``--help`` lists them."""
 
 
-class LazyGroup(click.Group):
+class WholeHelpGroup(click.Group):
+    """A group whose ``--help`` shows each command's one-line summary whole.
+
+    click cuts a summary taken from a docstring to the terminal's width with
+    "..."; here it is the summary's first sentence, wrapped if it must be.
+    Every group of the command line uses this class (:mod:`reconciler.cli.ocpp`,
+    :mod:`reconciler.cli.profile`).
+    """
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=10_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+class LazyGroup(WholeHelpGroup):
     """A group whose subcommands are imported on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:

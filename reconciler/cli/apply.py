@@ -9,19 +9,26 @@ guard holds (:mod:`reconciler.plan.guards`: it would reset more than
 them) is not rolled out: apply says why and how to let it through
 (``--allow-reset COMMIT``) and exits 1.  Exit 0 when every rolled-out gateway
 reached Accepted and no gateway's plan is an error, 1 otherwise.
+
+``--quiet`` prints only the summary and the errors; ``--format json`` prints
+one JSON document on stdout at the end (:func:`document`; progress, when not
+quiet, goes to stderr then).  Progress and summaries are in
+:mod:`reconciler.cli.outcomes`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 
 from reconciler import errors
-from reconciler.cli import common
+from reconciler.cli import common, outcomes
 from reconciler.drivers.http import HttpDriver
 from reconciler.drivers.settings import HeadendSettings
 from reconciler.engine import cycle
@@ -37,6 +44,7 @@ async def run_apply(
     *,
     max_reset_share: float = DEFAULT_MAX_RESET_SHARE,
     allow_reset: str | None = None,
+    quiet: bool = False,
 ) -> tuple[cycle.CycleResult, str | None]:
     """Load the current commit, open the store and the head-end, and run one cycle.
 
@@ -51,13 +59,14 @@ async def run_apply(
     store = common.open_store(state_path)
 
     def planned(plan: cycle.PlanSummary) -> None:
-        console.print(plan.totals, soft_wrap=True)
+        if not quiet:
+            console.print(plan.totals, soft_wrap=True, markup=False)
         for gateway_id, message in plan.errors:
-            console.print(f"  ! {gateway_id}: {message}")
+            console.print(f"  ! {gateway_id}: {message}", soft_wrap=True, markup=False)
 
     try:
         async with HttpDriver(settings) as driver:
-            with common.Progress(console) as progress:
+            with outcomes.Progress(console, quiet=quiet) as progress:
                 work = cycle.reconcile_once(
                     repo=repo,
                     commit=commit,
@@ -75,18 +84,61 @@ async def run_apply(
         store.close()
 
 
-@click.command("apply")
+def document(result: cycle.CycleResult, commit: str | None) -> dict[str, Any]:
+    """``apply --format json``: the plan's figures, what was resumed and rolled out, the exit code.
+
+    ``result``: ``accepted`` (exit 0: every gateway rolled out reached Accepted, none had a
+    plan error), ``not_accepted`` (exit 1: one did not, a rollout was aborted, or a plan
+    error) or ``held`` (exit 1: the reset limit held the commit, nothing rolled out).
+    """
+    plan = result.plan
+    verdict = "held" if result.held else "accepted" if result.all_accepted else "not_accepted"
+    return {
+        "format_version": 1,
+        "command": "apply",
+        "commit": commit,
+        "result": verdict,
+        "exit_code": 0 if verdict == "accepted" else 1,
+        "plan": {
+            "totals": plan.totals,
+            "planned": plan.planned,
+            "actionable": plan.actionable,
+            "deferred": len(plan.deferred),
+            "errors": [
+                {"id": gateway_id, "message": message} for gateway_id, message in plan.errors
+            ],
+            "resets": plan.resets,
+            "managed": plan.managed,
+            "held": plan.held,
+            "allowed": plan.allowed,
+        },
+        "resumed": outcomes.outcome_json(result.resumed) if result.resumed is not None else None,
+        "rollout": outcomes.outcome_json(result.applied),
+    }
+
+
+@click.command("apply", short_help="Roll out the repository's current commit, to the end.")
 @click.argument(
     "repo", required=False, default=".", type=click.Path(file_okay=False, path_type=Path)
 )
 @common.headend_option
 @common.state_option
 @common.reset_options
+@outcomes.format_option
+@outcomes.quiet_option
 def command(
-    repo: Path, headend: str, state_path: Path, max_reset_share: float, allow_reset: str | None
+    repo: Path,
+    headend: str,
+    state_path: Path,
+    max_reset_share: float,
+    allow_reset: str | None,
+    output_format: str,
+    quiet: bool,
 ) -> None:
     """Roll out REPO's current commit (default: the current directory) and wait until it ends."""
-    console = Console(highlight=False)
+    as_json = output_format == "json"
+    # With JSON, stdout holds the document only: what people read goes to stderr.
+    console = Console(highlight=False, stderr=as_json)
     try:
         result, commit = asyncio.run(
             run_apply(
@@ -96,14 +148,17 @@ def command(
                 console,
                 max_reset_share=max_reset_share,
                 allow_reset=allow_reset or None,
+                quiet=quiet,
             )
         )
     except errors.HeadendError as exc:
         common.fail(
             f"head-end: {exc}; every rollout keeps a durable status, run apply again to resume"
         )
-    if result.resumed is not None and result.resumed.groups:
-        common.print_outcome(console, result.resumed, "Resumed from an earlier run")
+    if as_json:
+        click.echo(json.dumps(document(result, commit), indent=2, ensure_ascii=False))
+    elif result.resumed is not None and result.resumed.groups:
+        outcomes.print_outcome(console, result.resumed, "Resumed from an earlier run")
     if result.held:
         name = commit or "COMMIT"
         common.fail(
@@ -113,11 +168,12 @@ def command(
         )
     if result.plan.allowed:
         console.print(
-            f"Resetting {result.plan.resets:,} of {result.plan.managed:,} managed gateways "
+            f"Resetting {result.plan.resets} of "
+            f"{common.plural(result.plan.managed, 'managed gateway')} "
             "to firmware defaults (--allow-reset names this commit)."
         )
-    if result.applied.groups:
-        common.print_outcome(console, result.applied, "Rollout")
-    else:
+    if not as_json and result.applied.groups:
+        outcomes.print_outcome(console, result.applied, "Rollout")
+    elif not as_json:
         console.print("Nothing to roll out.")
     sys.exit(0 if result.all_accepted else 1)

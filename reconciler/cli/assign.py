@@ -52,7 +52,7 @@ def select(
     return fleet.repo, search.select(parsed, fleet.members)
 
 
-@click.command("assign")
+@click.command("assign", short_help="Make the gateways that match a query members of a profile.")
 @click.argument("profile")
 @click.option("--query", "-q", required=True, envvar="RECONCILER_QUERY", help="Magic Search query.")
 @click.option("--reassign", is_flag=True, help="Also move gateways that are in another profile.")

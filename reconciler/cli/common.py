@@ -1,21 +1,21 @@
-"""Pieces the commands share: options, opening the store, the head-end driver, secrets, progress.
+"""Pieces the commands share: options, opening the store, secrets, counted nouns (:func:`plural`).
 
 Every flag also reads ``RECONCILER_<FLAG>`` (``--headend`` reads
 ``RECONCILER_HEADEND_URL``), so that a container or a unit file can configure
 a command through its environment alone.  :func:`fail` and :func:`load_valid`
 are the one way the commands end on an error and refuse an invalid repository;
 :func:`open_store` opens the state store through
-:func:`reconciler.store.open_store`.
+:func:`reconciler.store.open_store`.  How ``apply`` and ``retry`` show a rollout
+is :mod:`reconciler.cli.outcomes`.
 """
 
 from __future__ import annotations
 
 import gc
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -26,28 +26,20 @@ from reconciler.loading.repos import load_repo
 from reconciler.loading.secrets import SecretResolver
 from reconciler.loading.sources import DirectorySource, Source
 from reconciler.model.repos import Repo
-from reconciler.model.state import Status
 from reconciler.plan.guards import DEFAULT_MAX_RESET_SHARE
 from reconciler.plan.values import SecretDigest
 from reconciler.store import open_store as open_state_store
 from reconciler.store.base import StateStore
 
-if TYPE_CHECKING:  # the engine and rich load only for the commands that roll out (plan starts fast)
-    from rich.console import Console
-    from rich.table import Table
-
-    from reconciler.engine.rollouts import Outcome
-
 F = TypeVar("F", bound=Callable[..., Any])
 
-STATUS_ORDER = (
-    Status.INITIAL,
-    Status.REQUESTED,
-    Status.SENT,
-    Status.ACCEPTED,
-    Status.DECLINED,
-    Status.MISMATCH,
-)
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``"1 error"``, ``"2 errors"``: a count and its noun, the one way messages say how many.
+
+    ``many`` is the plural where adding an ``s`` is wrong (``plural(n, "entry", "entries")``).
+    """
+    return f"{count} {word if count == 1 else many or word + 's'}"
 
 
 def env_option(name: str, **kwargs: Any) -> Callable[[F], F]:
@@ -151,7 +143,7 @@ def load_valid(source: Source, label: str, *, consequence: str = "nothing rolled
     if not loaded.valid:
         for diagnostic in loaded.diagnostics:
             click.echo(str(diagnostic), err=True)
-        fail(f"{label} is invalid ({len(loaded.diagnostics)} errors); {consequence}")
+        fail(f"{label} is invalid ({plural(len(loaded.diagnostics), 'error')}); {consequence}")
     return loaded
 
 
@@ -166,71 +158,3 @@ def open_store(path: Path, *, read_only: bool = False) -> StateStore:
 def secret_digest(store: StateStore, resolve: SecretResolver) -> SecretDigest:
     """Keyed hashes of secret values under the store's key (unresolvable: ``None``)."""
     return digests.secret_digest(store, resolve)
-
-
-def outcome_table(outcome: Outcome, title: str = "Rollout") -> Table:
-    from rich.table import Table
-
-    table = Table(title=title)
-    table.add_column("profile")
-    for status in STATUS_ORDER:
-        table.add_column(status.value, justify="right")
-    table.add_column("note")
-    for name, group in sorted(outcome.groups.items(), key=lambda item: item[0] or ""):
-        table.add_row(
-            name or "(no profile)", *(str(group.counts[s]) for s in STATUS_ORDER), group.aborted
-        )
-    return table
-
-
-def outcome_lines(outcome: Outcome) -> list[str]:
-    lines = []
-    for name, group in sorted(outcome.groups.items(), key=lambda item: item[0] or ""):
-        counts = ", ".join(f"{s.value} {group.counts[s]}" for s in STATUS_ORDER if group.counts[s])
-        lines.append(
-            f"{name or '(no profile)'}: {counts or 'nothing to do'}"
-            + (f" ({group.aborted})" if group.aborted else "")
-        )
-    return lines
-
-
-def print_outcome(console: Console, outcome: Outcome, title: str) -> None:
-    """The summary: a table on a terminal, plain lines (one per profile) in logs and pipes."""
-    if console.is_terminal:
-        console.print(outcome_table(outcome, title))
-        return
-    console.print(f"{title}:")
-    for line in outcome_lines(outcome):
-        console.print(f"  {line}", soft_wrap=True)
-
-
-class Progress:
-    """Live progress: a rich table on a terminal, a plain line per profile every few seconds otherwise."""
-
-    def __init__(self, console: Console, *, every_s: float = 2.0) -> None:
-        self.console = console
-        self.every_s = every_s
-        self.live: Any = None
-        self.last = 0.0
-
-    def __enter__(self) -> Progress:
-        if self.console.is_terminal:
-            from rich.live import Live
-
-            self.live = Live(console=self.console, refresh_per_second=4, transient=True)
-            self.live.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.live is not None:
-            self.live.__exit__(None, None, None)
-
-    def __call__(self, outcome: Outcome) -> None:
-        if self.live is not None:
-            self.live.update(outcome_table(outcome, "Rolling out"))
-            return
-        now = time.monotonic()
-        if now - self.last >= self.every_s:
-            self.last = now
-            for line in outcome_lines(outcome):
-                click.echo(f"  {line}")

@@ -19,7 +19,7 @@ def _say(line: str) -> None:
     sys.stdout.flush()  # keep our lines in order with the daemon's log lines on stderr
 
 
-@click.command("demo")
+@click.command("demo", short_help="Show the whole GitOps loop on the shipped example.")
 @click.option("--once", is_flag=True, help="Stop after the committed change is rolled out.")
 @click.option(
     "--ocpp",

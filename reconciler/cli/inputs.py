@@ -24,6 +24,7 @@ from typing import Any
 
 import click
 
+from reconciler.cli.common import plural
 from reconciler.errors import InputError, StoreError
 from reconciler.loading.inventories import InventoryError, read_inventory
 from reconciler.loading.repos import load_repo
@@ -110,7 +111,7 @@ def gather(
     if not repo.valid:
         errors = sum(1 for d in repo.diagnostics if d.severity == "error")
         notes.append(
-            f"{repo_path} has {errors} errors (see `reconciler validate`); "
+            f"{repo_path} has {plural(errors, 'error')} (see `reconciler validate`); "
             "gateways of broken entries are missing here"
         )
     applied: dict[str, AppliedGateway] = {}
@@ -138,7 +139,8 @@ def aborted_notes(state: reading.StoredState) -> list[str]:
     """A note per profile whose latest rollout was aborted (:meth:`~reconciler.store.reading.StoredState.aborted`)."""
     return [
         f"profile {a.rollout.profile or '(none)'}: rollout {a.rollout.rollout_id} "
-        f"{a.rollout.reason or 'aborted'}; {a.waiting} members stay Initial until "
+        f"{a.rollout.reason or 'aborted'}; {plural(a.waiting, 'member')} "
+        f"{'stays' if a.waiting == 1 else 'stay'} Initial until "
         f"`reconciler retry {a.rollout.profile}` or a new commit"
         for a in state.aborted()
     ]

@@ -24,12 +24,18 @@ JSON schema (``format_version`` 1), stable for tools::
          "skipped": [...], "reboot_pending": [KEY, ...], "updated_at": "2024-05-01T12:00:00Z" or null,
          "declared": bool}     # false: only the store knows it (entry deleted, being reset)
       ],
+      "mismatch": {ID: [{"key", "live", "expected"}]},  # each listed Mismatch member's differing keys
       "notes": [str]                # what could not be known (no inventory, no store, ...)
     }
 
 Every key is always present; counts carry every status, zero included.  The
 member objects are :func:`reconciler.members.rows.member_json`, the same as
-report.json's gateways.
+report.json's gateways and the members API's; ``mismatch``
+(:func:`~reconciler.members.rows.mismatch_json`, secrets ``"(secret)"``) is
+beside them, keyed by gateway id: only these commands read the full states.
+
+In text, a Mismatch member's differing keys follow its profile's table, one
+line each: ``ID  KEY: live X, expected Y``.
 """
 
 from __future__ import annotations
@@ -45,13 +51,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from reconciler.cli.common import plural
 from reconciler.members.counts import STATUS_KEYS, ProfileCounts
 from reconciler.members.listing import NO_PROFILE, Listing, grouped, listing_json
 from reconciler.members.query import Query, QueryError, parse
-from reconciler.members.rows import NO_STATUS, Member, utc_text, value_text
+from reconciler.members.rows import NO_STATUS, Member, mismatch_json, utc_text, value_text
 from reconciler.model.repos import Repo
 
 EMPTY = "-"
+MISMATCH_HEADING = "Mismatch (live: read back from the gateway; expected: last accepted):"
 STATUS_STYLES = {
     "Initial": "blue",
     "Requested": "cyan",
@@ -68,7 +76,9 @@ STATUS_STYLES = {
 
 def as_json(v: Listing, notes: Sequence[str] = ()) -> dict[str, Any]:
     """The document of the module docstring; ``notes`` (what could not be known) come first."""
-    return {"format_version": 1, **listing_json(v), "notes": [*notes, *v.notes]}
+    document = listing_json(v)
+    drift = {m.gateway_id: mismatch_json(m) for m in v.rows if m.mismatch}
+    return {"format_version": 1, **document, "mismatch": drift, "notes": [*notes, *v.notes]}
 
 
 # --- text ------------------------------------------------------------------------------------
@@ -78,9 +88,9 @@ def summary_line(v: Listing) -> str:
     counts = status_counts(v.statuses)
     if v.query is None:
         profiles = sum(1 for g in v.groups if g.profile is not None)
-        head = f"{v.total} gateways in {profiles} profiles"
+        head = f"{plural(v.total, 'gateway')} in {plural(profiles, 'profile')}"
     else:
-        head = f"{len(v.rows)} of {v.total} gateways match {v.query}"
+        head = f"{len(v.rows)} of {plural(v.total, 'gateway')} match {v.query}"
     return f"{head}: {counts}" if counts else head
 
 
@@ -129,8 +139,22 @@ def status_text(m: Member) -> str:
 
 def group_heading(g: ProfileCounts) -> str:
     counts = status_counts(g.statuses)
-    noun = "member" if g.members == 1 else "members"
-    return f"{g.profile or NO_PROFILE}: {g.members} {noun}" + (f" ({counts})" if counts else "")
+    return f"{g.profile or NO_PROFILE}: {plural(g.members, 'member')}" + (
+        f" ({counts})" if counts else ""
+    )
+
+
+def mismatch_lines(rows: Sequence[Member]) -> list[str]:
+    """``ID  KEY: live X, expected Y``: each differing key of the Mismatch members among ``rows``."""
+    return [
+        f"{m.gateway_id}  {key}: live {_shown(live)}, expected {_shown(expected)}"
+        for m in rows
+        for key, live, expected in m.mismatch
+    ]
+
+
+def _shown(value: Any) -> str:
+    return value_text(value) or "(empty)"
 
 
 def _counts_header(v: Listing) -> list[str]:
@@ -156,6 +180,9 @@ def text(v: Listing, *, wide: bool = False) -> str:
         if rows:
             lines += ["", group_heading(g)]
             lines += aligned(columns(wide), [cells(m, wide) for m in rows])
+            drift = mismatch_lines(rows)
+            if drift:
+                lines += ["", MISMATCH_HEADING, *(f"  {line}" for line in drift)]
     return "\n".join(lines) + "\n"
 
 
@@ -211,6 +238,11 @@ def rich_print(v: Listing, console: Console, *, wide: bool = False) -> None:
             row[status_column] = Text(str(row[status_column]), style=STATUS_STYLES[m.status_key])
             table.add_row(*row)
         console.print(table)
+        drift = mismatch_lines(rows)
+        if drift:
+            console.print(Text(MISMATCH_HEADING, style=STATUS_STYLES["Mismatch"]))
+            for line in drift:
+                console.print(Text(f"  {line}"), soft_wrap=True)
 
 
 def echo(v: Listing, *, notes: Sequence[str] = (), output_format: str, wide: bool) -> None:

@@ -10,13 +10,15 @@ import importlib
 
 import click
 
+from reconciler.cli import WholeHelpGroup
+
 SUBCOMMANDS = {
     "serve": "reconciler.cli.ocpp_serve",
     "simulate": "reconciler.cli.ocpp_simulate",
 }
 
 
-class _Lazy(click.Group):
+class _Lazy(WholeHelpGroup):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(SUBCOMMANDS)
 
@@ -28,6 +30,6 @@ class _Lazy(click.Group):
         return found
 
 
-@click.group("ocpp", cls=_Lazy)
+@click.group("ocpp", cls=_Lazy, short_help="The OCPP head-end and simulated OCPP charge points.")
 def command() -> None:
     """The OCPP head-end and simulated OCPP charge points (OCPP-J 1.6 and 2.0.1)."""

@@ -30,7 +30,7 @@ def _path(**kwargs: Any) -> Any:
     return click.Path(path_type=Path, **kwargs)
 
 
-@click.command("serve")
+@click.command("serve", short_help="Serve OCPP charge points and the head-end API over them.")
 @env_option(
     "--listen-ocpp",
     default="127.0.0.1:9000",

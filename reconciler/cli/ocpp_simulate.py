@@ -21,7 +21,7 @@ from reconciler.cli.common import env_option, listen_address, server_gc
 from reconciler.headends.ocpp.simfleet import PROTOCOL_CHOICES, FleetOptions
 
 
-@click.command("simulate")
+@click.command("simulate", short_help="Simulate OCPP charge points connecting to a central system.")
 @env_option("--connect", required=True, help="Central system URL; each charger adds /{id}.")
 @env_option(
     "--count",

@@ -8,6 +8,11 @@ Exit codes: 0 success (with ``--detailed-exitcode``: no changes), 1 error,
 2 changes present (``--detailed-exitcode`` only); usage errors also exit 2,
 as in ``terraform plan``.
 
+On a terminal the text's action lines are coloured (``~`` push yellow, ``-``
+reset red, ``>`` move cyan, ``…`` defer blue, ``!`` error red; the change lines
+under one take its colour): only when stdout is a TTY and ``NO_COLOR`` is unset
+or empty (https://no-color.org), unless ``--color``/``--no-color`` says otherwise.
+
 Thin: the store is read by :func:`reconciler.store.reading.read_state`
 (read-only, a missing file is not created), secrets are compared under its
 key (:func:`reconciler.engine.digests.key_digest`), the plan is
@@ -18,6 +23,7 @@ key (:func:`reconciler.engine.digests.key_digest`), the plan is
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -39,7 +45,7 @@ from reconciler.plan.values import SecretDigest, no_secrets
 from reconciler.store import reading
 
 
-@click.command("plan")
+@click.command("plan", short_help="Show what a reconcile would change, per gateway.")
 @click.argument(
     "repo", required=False, default=".", type=click.Path(file_okay=False, path_type=Path)
 )
@@ -82,9 +88,16 @@ from reconciler.store import reading
     type=click.Choice(["text", "json", "markdown"]),
     default="text",
     show_default=True,
+    envvar="RECONCILER_FORMAT",
 )
 @click.option(
     "--detailed-exitcode", is_flag=True, help="Exit 0 with no changes, 1 on error, 2 with changes."
+)
+@click.option(
+    "--color/--no-color",
+    "color",
+    default=None,
+    help="Colour the text's action lines (default: on a terminal, unless NO_COLOR is set).",
 )
 def command(
     repo: Path,
@@ -95,6 +108,7 @@ def command(
     head: str | None,
     output_format: str,
     detailed_exitcode: bool,
+    color: bool | None,
 ) -> None:
     """Show what a reconcile of REPO (default: the current directory) would change, per gateway."""
     if not repo.is_dir():
@@ -142,7 +156,7 @@ def command(
     unknown = sum(1 for p in plan.gateways.values() if not p.firmware_known)
     if unknown:
         notes.append(
-            f"firmware unknown for {unknown} gateways (no --inventory or --headend): keys outside a gateway's "
+            f"firmware unknown for {common.plural(unknown, 'gateway')} (no --inventory or --headend): keys outside a gateway's "
             "syntax are not filtered yet, and firmware defaults are those of the type"
         )
     if output_format == "json":
@@ -151,7 +165,37 @@ def command(
     elif output_format == "markdown":
         click.echo(rendering.markdown(plan, notes=notes), nl=False)
     else:
-        click.echo(rendering.text(plan, notes=notes), nl=False)
+        colour = use_colour(color)
+        text = rendering.text(plan, notes=notes)
+        click.echo(coloured(text) if colour else text, nl=False, color=colour)
     if plan.has_errors:
         sys.exit(1)
     sys.exit(2 if detailed_exitcode and plan.has_changes else 0)
+
+
+COLOURS = {"~": "yellow", "+": "green", "-": "red", ">": "cyan", "…": "blue", "!": "red"}
+"""The colour of an action line of the text, by its symbol (:data:`reconciler.plan.rendering.SYMBOL`)."""
+
+
+def use_colour(option: bool | None) -> bool:
+    """``--color``/``--no-color`` if given; else only on a terminal and without ``NO_COLOR``."""
+    if option is not None:
+        return option
+    return not os.environ.get("NO_COLOR") and sys.stdout.isatty()
+
+
+def coloured(text: str) -> str:
+    """``text`` with each action line (``  ~ ID: ...``) and the change lines under it in colour."""
+    lines = []
+    colour: str | None = None
+    for line in text.split("\n"):
+        if line.startswith("  ") and line[2:3] in COLOURS and line[3:4] == " ":
+            colour = COLOURS[line[2]]
+        elif not line.startswith("      "):
+            colour = None  # a change line is indented 6: anything else ends the group
+        if colour is not None:
+            line = click.style(line, fg=colour, bold=line[2:3] == "!" or None)
+        elif line.startswith(("Plan: ", "No changes.")):
+            line = click.style(line, bold=True)
+        lines.append(line)
+    return "\n".join(lines)

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli import edits
+from reconciler.cli import WholeHelpGroup, edits
 from reconciler.editing import profiles
 
 
-@click.group("profile")
+@click.group("profile", cls=WholeHelpGroup)
 def command() -> None:
     """Profile groups: files in profiles.d."""
 

@@ -2,20 +2,23 @@
 
 Thin over :func:`reconciler.engine.cycle.retry_once`.  Refused (exit 1) when
 no member may be retried (the rule of :mod:`reconciler.members.retrying`).
-Exit 0 when every retried gateway reached Accepted, 1 otherwise.
+Exit 0 when every retried gateway reached Accepted, 1 otherwise.  ``--quiet``
+and ``--format json`` as for ``apply`` (:mod:`reconciler.cli.outcomes`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 
 from reconciler import errors
-from reconciler.cli import common
+from reconciler.cli import common, outcomes
 from reconciler.drivers.http import HttpDriver
 from reconciler.drivers.settings import HeadendSettings
 from reconciler.engine import cycle
@@ -24,16 +27,25 @@ from reconciler.loading.secrets import SecretResolver
 
 
 async def run_retry(
-    profile: str, repo_path: Path, headend: str, state_path: Path, console: Console
-) -> Outcome:
-    """Load the current commit (policies, catalog), open the store and the head-end, retry."""
+    profile: str,
+    repo_path: Path,
+    headend: str,
+    state_path: Path,
+    console: Console,
+    *,
+    quiet: bool = False,
+) -> tuple[Outcome, str | None]:
+    """Load the current commit (policies, catalog), open the store and the head-end, retry.
+
+    Returns the outcome and the commit whose policies applied (``None``: not a git repository).
+    """
     source, commit = common.repo_source(repo_path)
     repo = common.load_valid(source, f"commit {commit[:12]}" if commit else str(repo_path))
     store = common.open_store(state_path)
     try:
         async with HttpDriver(HeadendSettings.from_env(base_url=headend)) as driver:
-            with common.Progress(console) as progress:
-                return await cycle.retry_once(
+            with outcomes.Progress(console, quiet=quiet) as progress:
+                outcome = await cycle.retry_once(
                     profile=profile,
                     repo=repo,
                     commit=commit,
@@ -42,11 +54,26 @@ async def run_retry(
                     resolve_secret=SecretResolver(),
                     on_progress=progress,
                 )
+                return outcome, commit
     finally:
         store.close()
 
 
-@click.command("retry")
+def document(profile: str, outcome: Outcome, commit: str | None) -> dict[str, Any]:
+    """``retry --format json``: ``result`` ``accepted`` (exit 0) or ``not_accepted`` (exit 1)."""
+    verdict = "accepted" if outcome.all_accepted else "not_accepted"
+    return {
+        "format_version": 1,
+        "command": "retry",
+        "profile": profile,
+        "commit": commit,
+        "result": verdict,
+        "exit_code": 0 if outcome.all_accepted else 1,
+        "rollout": outcomes.outcome_json(outcome),
+    }
+
+
+@click.command("retry", short_help="Push a profile again to its Declined and Mismatch members.")
 @click.argument("profile")
 @click.option(
     "--repo",
@@ -58,14 +85,24 @@ async def run_retry(
 )
 @common.headend_option
 @common.state_option
-def command(profile: str, repo: Path, headend: str, state_path: Path) -> None:
+@outcomes.format_option
+@outcomes.quiet_option
+def command(
+    profile: str, repo: Path, headend: str, state_path: Path, output_format: str, quiet: bool
+) -> None:
     """Push PROFILE's configuration again to its Declined and Mismatch members."""
-    console = Console(highlight=False)
+    as_json = output_format == "json"
+    console = Console(highlight=False, stderr=as_json)
     try:
-        outcome = asyncio.run(run_retry(profile, repo, headend, state_path, console))
+        outcome, commit = asyncio.run(
+            run_retry(profile, repo, headend, state_path, console, quiet=quiet)
+        )
     except NothingToRetry as exc:
         common.fail(str(exc))
     except errors.HeadendError as exc:
         common.fail(f"head-end: {exc}")
-    common.print_outcome(console, outcome, f"Retry Upload: {profile}")
+    if as_json:
+        click.echo(json.dumps(document(profile, outcome, commit), indent=2, ensure_ascii=False))
+    else:
+        outcomes.print_outcome(console, outcome, f"Retry Upload: {profile}")
     sys.exit(0 if outcome.all_accepted else 1)

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from reconciler.cli import common
 
 
-@click.command("run")
+@click.command("run", short_help="Watch a config repository; keep the fleet on its branch head.")
 @click.option(
     "--repo",
     envvar="RECONCILER_REPO",

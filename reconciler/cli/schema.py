@@ -13,7 +13,7 @@ from reconciler.loading.sources import DirectorySource
 from reconciler.model import schemas
 
 
-@click.command("schema")
+@click.command("schema", short_help="Print the JSON Schema of profile and gateway files.")
 @click.option(
     "--kind",
     type=click.Choice(["all", "profile", "gateways"]),

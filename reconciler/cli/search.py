@@ -40,7 +40,9 @@ class _SearchCommand(click.Command):
             ) from None
 
 
-@click.command("search", cls=_SearchCommand)
+@click.command(
+    "search", cls=_SearchCommand, short_help="Find the gateways that match a Magic Search query."
+)
 @click.argument("query")
 @click.argument(
     "repo", required=False, default=".", type=click.Path(file_okay=False, path_type=Path)

@@ -17,7 +17,7 @@ from reconciler.cli import edits
 from reconciler.editing import quickconfig
 
 
-@click.command("set")
+@click.command("set", short_help="Set or remove subsettings of one gateway.")
 @click.argument("gateway")
 @click.argument("assignments", nargs=-1, metavar="SECTION.Key=VALUE...")
 @click.option(

@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from reconciler.cli.common import listen_address
+from reconciler.cli.common import listen_address, plural
 from reconciler.headends.simulator import DEV_TOKEN, Simulator, SimulatorOptions, serving
 
 
@@ -33,7 +33,7 @@ def _rate(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     )
 
 
-@click.command("simulate")
+@click.command("simulate", short_help="Serve the head-end API over a simulated fleet.")
 @click.option(
     "--listen",
     default="127.0.0.1:8080",
@@ -103,7 +103,7 @@ async def _serve(simulator: Simulator, host: str, port: int) -> None:
         loop.add_signal_handler(sig, stop.set)
     async with serving(simulator, host, port) as url:
         click.echo(
-            f"head-end simulator serving {len(simulator.fleet.gateways)} gateways at {url}",
+            f"head-end simulator serving {plural(len(simulator.fleet.gateways), 'gateway')} at {url}",
             err=False,
         )
         await stop.wait()

@@ -23,7 +23,7 @@ from reconciler.errors import UnknownProfileError
 from reconciler.members.listing import listing
 
 
-@click.command("status")
+@click.command("status", short_help="Show each profile's members with their rollout status.")
 @click.argument(
     "repo", required=False, default=".", type=click.Path(file_okay=False, path_type=Path)
 )

@@ -16,7 +16,7 @@ from reconciler.cli import assign, edits, inputs
 from reconciler.editing import membership
 
 
-@click.command("unassign")
+@click.command("unassign", short_help="Remove the gateways that match a query from their profile.")
 @click.option("--query", "-q", required=True, envvar="RECONCILER_QUERY", help="Magic Search query.")
 @edits.dry_run_option
 @edits.repo_option

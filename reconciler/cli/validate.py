@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from reconciler.cli.common import plural
 from reconciler.loading.repos import load_repo
 from reconciler.loading.sources import DirectorySource
 from reconciler.model.diagnostics import Diagnostic
@@ -41,16 +42,16 @@ def summary(repo: Repo) -> str:
     if errors:
         files = len({d.file for d in errors})
         return (
-            f"{len(errors)} error{'s' * (len(errors) != 1)} in {files} file{'s' * (files != 1)} "
-            f"({repo.files_checked} files checked)"
+            f"{plural(len(errors), 'error')} in {plural(files, 'file')} "
+            f"({plural(repo.files_checked, 'file')} checked)"
         )
     return (
-        f"valid: {len(repo.profiles)} profiles, {len(repo.gateways)} gateways "
-        f"({repo.files_checked} files checked)"
+        f"valid: {plural(len(repo.profiles), 'profile')}, {plural(len(repo.gateways), 'gateway')} "
+        f"({plural(repo.files_checked, 'file')} checked)"
     )
 
 
-@click.command("validate")
+@click.command("validate", short_help="Check every file of a config repository.")
 @click.argument(
     "repo", required=False, default=".", type=click.Path(file_okay=False, path_type=Path)
 )
@@ -60,6 +61,7 @@ def summary(repo: Repo) -> str:
     type=click.Choice(["text", "json", "github"]),
     default="text",
     show_default=True,
+    envvar="RECONCILER_FORMAT",
     help="text for people, json for tools, github for Actions annotations.",
 )
 def command(repo: Path, output_format: str) -> None:

@@ -1,15 +1,25 @@
 """Logging for the daemon: readable text lines by default, one JSON object per line with ``json``.
 
-Called once by :mod:`reconciler.daemon.running` (``--log-format``).  Plain
-stdlib logging with a small formatter; no dependency.  Nothing logs tokens or
-secret values: the driver never logs its token, the resolver never logs
-values, and URLs with credentials are redacted by :mod:`~reconciler.daemon.watching`.
+Called once by ``reconciler run`` and ``reconciler demo`` (``--log-format``).
+Plain stdlib logging with a small formatter; no dependency.  Nothing logs
+tokens or secret values: the driver never logs its token, the resolver never
+logs values, and URLs with credentials are redacted by
+:mod:`~reconciler.daemon.watching`.
+
+In JSON, a line carries the fields its log call passed with ``extra=``
+(``commit``, ``profile``, ``gateways``, ``accepted``, ``declined``, ...) next
+to ``time``, ``level``, ``logger`` and ``message``: only JSON values (strings,
+numbers, booleans, null, lists and mappings of them); a field whose name
+says it holds a secret (``token``, ``password``, ``secret``, ``authorization``,
+``key`` as a word) reads ``"(secret)"``.  :func:`outcome_fields` gives the
+counts of a rollout's outcome as such fields.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from datetime import UTC, datetime
@@ -17,11 +27,42 @@ from typing import Any
 
 from aiohttp import http_exceptions
 
+from reconciler.engine.progress import Outcome
+from reconciler.model.state import Status
+
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
+SECRET_SHOWN = "(secret)"
+_SECRET_NAME = re.compile(
+    r"token|password|passwd|secret|authori[sz]ation|credential|(^|_)key($|_)", re.I
+)
+"""Names of extra fields whose values are never written (``job_key`` too: an idempotency key)."""
+
+
+def json_value(value: Any, depth: int = 0) -> tuple[bool, Any]:
+    """``(True, value)`` when ``value`` is JSON as it is (nested at most 4 deep), else ``(False, None)``."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return True, value
+    if depth < 4 and isinstance(value, list | tuple):
+        items = [json_value(v, depth + 1) for v in value]
+        return (True, [v for _, v in items]) if all(ok for ok, _ in items) else (False, None)
+    if depth < 4 and isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        fields = {k: json_value(v, depth + 1) for k, v in value.items()}
+        if all(ok for ok, _ in fields.values()):
+            return True, {
+                k: SECRET_SHOWN if _SECRET_NAME.search(k) else v for k, (_, v) in fields.items()
+            }
+    return False, None
+
+
 class JsonFormatter(logging.Formatter):
-    """``{"time", "level", "logger", "message", ...extra}``, one object per line."""
+    """``{"time", "level", "logger", "message", ...extra}``, one object per line.
+
+    Extra fields (``logging``'s ``extra=``) are written when they are JSON
+    values, secrets masked by name (module docstring); they never replace the
+    four standard keys.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -30,10 +71,28 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        for name, value in vars(record).items():
+            if name in _STANDARD or name in entry or name.startswith("_"):
+                continue
+            ok, shown = json_value(value)
+            if ok:
+                entry[name] = SECRET_SHOWN if _SECRET_NAME.search(name) else shown
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def outcome_fields(outcome: Outcome) -> dict[str, Any]:
+    """A rollout outcome's counts as log fields: ``gateways`` and one per status (``accepted``,
+    ``declined``, ``mismatch``, ...), and ``aborted``: the profiles whose rollout was aborted."""
+    counts = outcome.counts()
+    return {
+        "gateways": sum(counts.values()),
+        **{status.value.lower(): counts[status] for status in Status},
+        "aborted": sorted(
+            name or "(no profile)" for name, g in outcome.groups.items() if g.aborted
+        ),
+    }
 
 
 def setup(log_format: str, level: int = logging.INFO) -> None:

@@ -10,13 +10,31 @@ histograms are events: commits loaded, failures, transitions and durations
 ``on_response`` hook).  Served by ``GET /metrics``.  No metric carries a
 gateway id as a label: label values are profiles, statuses, endpoints and
 codes, all bounded sets.
+
+The registry also carries prometheus_client's process and Python collectors
+(``process_resident_memory_bytes``, ``process_cpu_seconds_total``,
+``process_open_fds``, ``process_start_time_seconds``, ``python_info``,
+``python_gc_*``): memory against the limit, CPU, and restarts (the start
+time changes).  They read ``/proc/self`` when scraped, from the HTTP thread
+(:mod:`reconciler.daemon.serving`); nothing of the loop's state.
 """
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 
 from reconciler import __version__
 from reconciler.daemon.status import DaemonStatus
@@ -107,6 +125,12 @@ class Metrics:
             "Failures to read, clone or fetch the config repository.",
             registry=r,
         )
+        self.git_unsafe = Gauge(
+            "reconciler_git_unsafe_repository",
+            "1 while git refuses the config repository because another user owns it "
+            "(dubious ownership: add it to safe.directory or change its owner), else 0.",
+            registry=r,
+        )
         self.commits = Counter(
             "reconciler_commits",
             "Commits loaded, by validity.",
@@ -142,6 +166,9 @@ class Metrics:
             "reconciler_build_info", "The running version (always 1).", ["version"], registry=r
         )
         self.build_info.labels(version=__version__).set(1)
+        SandboxedProcessCollector(registry=r)  # process_*: memory, CPU, fds, start time
+        PlatformCollector(registry=r)  # python_info
+        GCCollector(registry=r)  # python_gc_*
         self._gateway_labels: set[tuple[str, str]] = set()
         self._counted: object = None
 
@@ -154,6 +181,7 @@ class Metrics:
         if status.headend_up is not None:
             self.headend_up.set(1 if status.headend_up else 0)
         self.commit_held.set(1 if status.held is not None else 0)
+        self.git_unsafe.set(1 if status.git_unsafe else 0)
         if status.counts is not self._counted:
             self._counted = status.counts
             self.set_gateways(status.counts)
@@ -179,3 +207,26 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class SandboxedProcessCollector(ProcessCollector):
+    """prometheus_client's ``process_*`` collector, also where ``/proc/stat`` is hidden.
+
+    The stock collector reads the boot time from ``/proc/stat`` and, when it
+    cannot, exports nothing at all.  systemd's ``ProcSubset=pid``
+    (deploy/systemd/reconciler.service) hides that file while ``/proc/self``
+    stays readable, so the boot time comes from the clocks instead (wall
+    clock minus ``CLOCK_BOOTTIME``, read once: the start time stays constant).
+    """
+
+    def _boot_time(self) -> float:
+        try:
+            with open(os.path.join(self._proc, "stat"), "rb") as stat:
+                for line in stat:
+                    if line.startswith(b"btime "):
+                        return float(line.split()[1])
+        except OSError:
+            pass
+        if not hasattr(time, "CLOCK_BOOTTIME"):
+            return 0.0  # not Linux: there is no /proc to read either, the collector stays empty
+        return time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)

@@ -29,7 +29,9 @@ so the next attempt resumes them and plans again against the store.  Failures
 are counted by cause (:func:`cause_of`); after :data:`FAILING_AFTER` in a row
 the status record's ``failing`` makes ``/readyz`` answer 503 with the cause
 (git and head-end failures do at once, as ``git_error``/``headend_error``),
-until an attempt succeeds.
+until an attempt succeeds.  A repository git refuses for its owner
+(:class:`~reconciler.errors.UnsafeRepositoryError`) is logged once at ERROR
+with the fix, then at DEBUG while it lasts (``git_unsafe`` in the status).
 """
 
 from __future__ import annotations
@@ -161,13 +163,10 @@ class Reconciler:
                 await self.step()
                 if self.status.git_error:
                     log.info("git: reading the repository works again")
-                    self.board.update(git_error="")
+                    self.board.update(git_error="", git_unsafe=False)
                 self._succeeded("loop")
             except GitError as exc:
-                self.metrics.git_errors.inc()
-                delay = self._failed("loop", exc)
-                self.board.update(git_error=str(exc))
-                log.warning("git: %s; retrying in %.1f s", exc, delay)
+                delay = self._git_failed("loop", exc)
             except Exception as exc:
                 # A bug must not stop the daemon: say so loudly and try again later.
                 delay = self._failed("loop", exc)
@@ -215,15 +214,28 @@ class Reconciler:
                 len(loaded.repo.profiles),
                 len(loaded.repo.gateways),
                 (time.perf_counter() - started) * 1000,
+                extra={
+                    "commit": sha,
+                    "valid": True,
+                    "profiles": len(loaded.repo.profiles),
+                    "gateways": len(loaded.repo.gateways),
+                },
             )
         else:
             self.board.update(head=loaded)
             good = self.status.good
             log.error(
-                "commit %s is invalid (%d errors); keeping %s, nothing rolled out",
+                "commit %s is invalid (%d error%s); keeping %s, nothing rolled out",
                 sha[:12],
                 len(loaded.repo.diagnostics),
+                "s" * (len(loaded.repo.diagnostics) != 1),
                 good.info.sha[:12] if good else "nothing",
+                extra={
+                    "commit": sha,
+                    "valid": False,
+                    "errors": len(loaded.repo.diagnostics),
+                    "kept": good.info.sha if good else None,
+                },
             )
             secrets = secret_keys(loaded.repo.catalog)  # a literal secret's value is not logged
             for diagnostic in loaded.repo.diagnostics[:20]:
@@ -245,11 +257,7 @@ class Reconciler:
                 log.warning("head-end: %s; statuses are durable, retrying in %.1f s", exc, delay)
                 await context.pause(delay)
             except GitError as exc:
-                self.board.update(git_error=str(exc))
-                self.metrics.git_errors.inc()
-                delay = self._failed("task", exc)
-                log.warning("git: %s; retrying in %.1f s", exc, delay)
-                await context.pause(delay)
+                await context.pause(self._git_failed("task", exc))
             except Exception as exc:
                 delay = self._failed("task", exc)
                 if cause_of(exc) == "internal":
@@ -304,6 +312,19 @@ class Reconciler:
             self.board.update(
                 failing=f"{cause}: {count} attempts in a row failed, the last with: {message}"
             )
+        return delay
+
+    def _git_failed(self, where: str, exc: GitError) -> float:
+        """Count and show a git failure; a refused owner is logged at ERROR once, then at DEBUG."""
+        self.metrics.git_errors.inc()
+        delay = self._failed(where, exc)
+        unsafe = isinstance(exc, errors.UnsafeRepositoryError)
+        if isinstance(exc, errors.UnsafeRepositoryError):  # "git refuses ...": the fix, once
+            level = logging.DEBUG if self.status.git_unsafe else logging.ERROR
+            log.log(level, "%s (next attempt in %.1f s)", exc, delay, extra={"path": exc.path})
+        else:
+            log.warning("git: %s; retrying in %.1f s", exc, delay)
+        self.board.update(git_error=str(exc), git_unsafe=unsafe)
         return delay
 
     def _succeeded(self, where: str) -> None:

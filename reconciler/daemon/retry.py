@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from reconciler.daemon import logs
 from reconciler.daemon.context import Context, summary
 from reconciler.engine.rollouts import NothingToRetry, Outcome
 from reconciler.members.retrying import retry_candidates
@@ -46,5 +47,10 @@ class Retries:
             finally:
                 context.board.update(stalled="")
                 context.on_change()
-            log.info("retry of %s: %s", profile, summary(outcome))
+            log.info(
+                "retry of %s: %s",
+                profile,
+                summary(outcome),
+                extra={"profile": profile, "commit": good.info.sha, **logs.outcome_fields(outcome)},
+            )
             return outcome

@@ -37,6 +37,7 @@ import logging
 import time
 from collections.abc import Iterable, Set
 
+from reconciler.daemon import logs
 from reconciler.daemon.context import Context, release_memory, summary
 from reconciler.daemon.status import Held, Loaded
 from reconciler.engine import cycle
@@ -163,6 +164,12 @@ class Rollouts:
                         plan.planned,
                         plan.seconds * 1000,
                         f", {deferred} deferred" if deferred else "",
+                        extra={
+                            "commit": sha,
+                            "gateways": plan.actionable,
+                            "planned": plan.planned,
+                            "deferred": deferred,
+                        },
                     )
                     context.first_job_seen = False
                     context.noticed_at = noticed
@@ -215,7 +222,12 @@ class Rollouts:
                 context.board.update(applied=target, last_rollout=_ended(outcome), held=None)
                 context.metrics.reconcile_duration.observe(time.perf_counter() - noticed)
                 if outcome.groups:
-                    log.info("commit %s rolled out: %s", sha[:12], summary(outcome))
+                    log.info(
+                        "commit %s rolled out: %s",
+                        sha[:12],
+                        summary(outcome),
+                        extra={"commit": sha, **logs.outcome_fields(outcome)},
+                    )
                     # A window query over every transition: seconds at 100,000 gateways, so
                     # off the loop (the lock keeps the engine from writing meanwhile).
                     pruned = await asyncio.to_thread(context.store.prune_transitions)
@@ -266,7 +278,7 @@ class Rollouts:
 
 def _log_resumed(outcome: Outcome) -> None:
     if outcome.groups:
-        log.info("resumed: %s", summary(outcome))
+        log.info("resumed: %s", summary(outcome), extra=logs.outcome_fields(outcome))
 
 
 def _ended(outcome: Outcome) -> dict[str, int]:

@@ -81,6 +81,9 @@ class DaemonStatus:
     """A commit's rollout runs (resume, plan, jobs)."""
     git_error: str = ""
     """Why the repository cannot be read, fetched or resolved; empty while it can."""
+    git_unsafe: bool = False
+    """git refuses the repository because another user owns it (``safe.directory``); ``git_error``
+    says which path and the fix."""
     headend_error: str = ""
     """Why the last engine work failed at the head-end; empty once work succeeds again."""
     failed_request: str = ""

@@ -18,6 +18,13 @@ file holds).  A cache an earlier release cloned with the token in its config
 is deleted and cloned afresh.  The cache folder is private (0700), like the
 rest of the state directory.  Logs and errors show URLs redacted.
 
+A repository another user owns (a bare repository under ``/srv/git`` owned by
+the git user, a volume cloned by another uid) is refused by git ("detected
+dubious ownership") until it is a ``safe.directory``: that refusal is raised as
+:class:`~reconciler.errors.UnsafeRepositoryError`, whose message names the
+path and the fix (:func:`unsafe_message`); the loop reports it once and keeps
+retrying, so the fix needs no restart.
+
 Files are never read from a working tree: callers read commits with
 :class:`reconciler.loading.gitsource.GitSource`.
 """
@@ -30,6 +37,8 @@ import contextlib
 import hashlib
 import logging
 import os
+import pwd
+import re
 import shutil
 import urllib.parse
 from collections.abc import Callable
@@ -42,6 +51,7 @@ import watchfiles
 
 from reconciler.daemon.settings import DaemonSettings
 from reconciler.errors import GitError as GitError
+from reconciler.errors import UnsafeRepositoryError as UnsafeRepositoryError
 from reconciler.store.files import private_dirs
 
 log = logging.getLogger("reconciler.daemon.git")
@@ -81,6 +91,7 @@ class Watcher:
             else Path(settings.repo)
         )
         self._repo: git.Repo | None = None
+        self._clone_logged = False
 
     # --- reading (blocking: called through asyncio.to_thread by the loop) ----------------------
 
@@ -94,11 +105,14 @@ class Watcher:
                 private_dirs(self.path.parent)
                 self.path.parent.chmod(0o700)  # also a git-cache/ an earlier release made 0755
             if self.remote and not (self.path / "HEAD").exists():
-                log.info("cloning %s into %s", _redacted(self.settings.repo), self.path)
+                # At INFO once: a clone that keeps failing is retried every few seconds.
+                level = logging.DEBUG if self._clone_logged else logging.INFO
+                self._clone_logged = True
+                log.log(level, "cloning %s into %s", _redacted(self.settings.repo), self.path)
                 git.Repo.clone_from(self.url, self.path, env=self._env, bare=True)
             self._repo = git.Repo(self.path)
         except (git.exc.GitError, OSError) as exc:
-            raise GitError(f"cannot open {_redacted(self.settings.repo)}: {_short(exc)}") from exc
+            raise _git_error(f"cannot open {_redacted(self.settings.repo)}", exc) from exc
         return self._repo
 
     def refresh(self) -> str:
@@ -110,7 +124,7 @@ class Watcher:
                 repo.git.fetch("--quiet", "origin", f"+{ref}:{ref}", env=self._env)
             return str(repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}"))
         except git.exc.GitCommandError as exc:
-            raise GitError(f"branch {self.branch}: {_short(exc)}") from exc
+            raise _git_error(f"branch {self.branch}", exc) from exc
 
     def _drop_caches_with_credentials(self) -> None:
         """Delete clones an earlier release made with the credentials in their config.
@@ -222,6 +236,40 @@ def _redacted(url: str) -> str:
     if sep and "@" in rest.split("/", 1)[0]:
         return f"{scheme}://***@{rest.split('@', 1)[1]}"
     return url
+
+
+_DUBIOUS = re.compile(
+    r"dubious ownership in repository at '(?P<at>[^'\n]+)'"  # current git
+    r"|unsafe repository \('(?P<owned>[^'\n]+)' is owned by someone else\)"  # its first releases
+)
+"""git's refusal of a repository another user owns (``safe.directory``), and the path it names."""
+
+
+def _git_error(context: str, exc: Exception) -> GitError:
+    """``context: git's message``, or an :class:`UnsafeRepositoryError` when git refused the owner."""
+    raw = exc.stderr if isinstance(exc, git.exc.GitCommandError) else str(exc)
+    found = _DUBIOUS.search(raw if isinstance(raw, str) else str(raw))
+    if found is None:
+        return GitError(f"{context}: {_short(exc)}")
+    path = _redacted(found.group("at") or found.group("owned"))
+    return UnsafeRepositoryError(unsafe_message(path), path=path)
+
+
+def unsafe_message(path: str) -> str:
+    """What is wrong and the fix, in one line (the log, ``/readyz``, ``not_ready_reasons``)."""
+    return (
+        f'git refuses the repository at {path}: another user owns it ("dubious ownership"); '
+        f"fix: git config --system --add safe.directory {path}, "
+        f"or give it to the daemon's user ({_user()}); retrying until then"
+    )
+
+
+def _user() -> str:
+    uid = os.geteuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # a uid without a passwd entry (containers)
+        return f"uid {uid}"
 
 
 def _short(exc: Exception) -> str:

@@ -144,7 +144,7 @@ def assign(
     elsewhere = [m for m in moving if m.declared and m.profile is not None]
     if elsewhere and not reassign:
         raise MembershipError(
-            f"{len(elsewhere)} matching gateways are in another profile; "
+            f"{_gateways(len(elsewhere))} {_are(len(elsewhere))} in another profile; "
             "a gateway belongs to one profile: add --reassign to move them, "
             "or leave them out with -profile:NAME:\n"
             + listed(elsewhere, lambda m: f"{m.gateway_id} (in {m.profile})"),
@@ -161,7 +161,7 @@ def assign(
     ]
     already = len(rows) - len(moving)
     if already:
-        summary.append(f"{already} matching gateways are in {profile} already")
+        summary.append(f"{_gateways(already)} {_are(already)} in {profile} already")
     return Edit(repo, _changes(repo_path, repo, existing, new, target), summary)
 
 
@@ -175,8 +175,17 @@ def unassign(repo_path: Path, repo: Repo, rows: Sequence[Candidate], *, query: s
         f"{repo.gateway_files[m.gateway_id]}: {m.gateway_id} leaves {m.profile}" for m in leaving
     ]
     if len(rows) > len(leaving):
-        summary.append(f"{len(rows) - len(leaving)} matching gateways have no profile")
+        rest = len(rows) - len(leaving)
+        summary.append(f"{_gateways(rest)} {'has' if rest == 1 else 'have'} no profile")
     return Edit(repo, changes, summary)
+
+
+def _gateways(n: int) -> str:
+    return f"{n} matching gateway{'s' * (n != 1)}"
+
+
+def _are(n: int) -> str:
+    return "is" if n == 1 else "are"
 
 
 def _require_match(rows: Sequence[Candidate], query: str) -> None:

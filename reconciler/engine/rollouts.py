@@ -226,6 +226,11 @@ class Engine:
                 "resuming %d queued and %d active jobs",
                 sum(map(len, run.queues.values())),
                 len(run.in_flight),
+                extra={
+                    "queued": sum(map(len, run.queues.values())),
+                    "active": len(run.in_flight),
+                    "profiles": sorted(g or "(no profile)" for g in run.outcome.groups),
+                },
             )
             await self._run(run)
         return run.outcome

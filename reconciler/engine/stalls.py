@@ -48,7 +48,7 @@ class StallWatch:
             stall_after_s=stall_after_s,
         )
         if reason and not self.stalled:
-            log.warning("rollout stalled: %s", reason)
+            log.warning("rollout stalled: %s", reason, extra={"in_flight": in_flight})
         elif self.stalled and not reason:
             log.info("rollout no longer stalled")
         self.stalled = reason
@@ -65,4 +65,5 @@ def report_lost(lost: int, resubmitted: int, settings: EngineSettings) -> None:
         resubmitted,
         lost - resubmitted,
         settings.lost_job_attempts,
+        extra={"lost": lost, "resubmitted": resubmitted, "declined": lost - resubmitted},
     )

@@ -6,6 +6,7 @@ Used by :mod:`reconciler.loading.repos`, which runs these checks for every file
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Literal
@@ -84,6 +85,40 @@ def _expect_mapping(data: Any, what: str) -> Problem | None:
     return None
 
 
+GATEWAYS_SHAPE = "a mapping with a 'gateways:' list"
+"""What a ``gateways.d`` file is, as its shape errors say."""
+
+
+def _gateways_shape(data: Any) -> Problem | None:
+    """One clear problem for a gateways file that is no mapping with a ``gateways`` key.
+
+    A bare list of entries (the ``gateways:`` line forgotten) and a misspelt
+    key (``gateway:``, with a suggestion) each get one message, not the
+    schema's "missing key" and "unknown key" pair.
+    """
+    if isinstance(data, list):
+        return Problem(
+            (),
+            "type",
+            f"expected {GATEWAYS_SHAPE}, got a list: put the entries under a first line 'gateways:'",
+        )
+    shape = _expect_mapping(data, GATEWAYS_SHAPE)
+    if shape is not None or "gateways" in data:
+        return shape
+    keys = [str(k) for k in data]
+    close = [k for k in keys if difflib.get_close_matches(k.lower(), ["gateways"], cutoff=0.6)]
+    if close:
+        return Problem(
+            (close[0],),
+            "missing-key",
+            f"unknown key '{close[0]}': did you mean 'gateways'? (expected {GATEWAYS_SHAPE})",
+            at_key=True,
+        )
+    found = ", ".join(f"'{k}'" for k in keys[:5]) or "none"
+    hint = "; a profile goes in profiles.d" if {"name", "parameters"} & set(keys) else ""
+    return Problem((), "missing-key", f"expected {GATEWAYS_SHAPE}, found the keys {found}{hint}")
+
+
 def _check_blocks(
     catalog: Catalog, gateway_type: Any, block: Any, prefix: tuple[str | int, ...], label: str = ""
 ) -> list[Problem]:
@@ -150,7 +185,7 @@ def check_profile(path: str, data: Any, catalog: Catalog) -> FileResult:
 def check_gateways(path: str, data: Any, catalog: Catalog) -> FileResult:
     """One ``gateways.d`` file: schema of every entry, subsettings against the catalog."""
     result = FileResult(path, "gateways")
-    shape = _expect_mapping(data, "a mapping with the key 'gateways' holding a list of gateways")
+    shape = _gateways_shape(data)
     if shape is not None:
         result.problems.append(shape)
         return result

@@ -57,6 +57,10 @@ class Member:
     """When the store last changed its state (seconds since the epoch)."""
     declared: bool = True
     """``False``: only the store knows it (its entry was deleted; it is being reset)."""
+    mismatch: tuple[tuple[str, Any, Any], ...] = ()
+    """A Mismatch gateway's differing keys, ``(key, live, expected)`` in key order: the value
+    read back and the accepted one; secrets are :data:`SECRET_SHOWN`.  Not in
+    :func:`member_json` (see :func:`mismatch_json`)."""
 
     @property
     def status_key(self) -> str:
@@ -150,6 +154,21 @@ def _member(
         reboot_pending=tuple(state.reboot_pending) if state else (),
         updated_at=(state.updated_at or None) if state else None,
         declared=entry is not None,
+        mismatch=_mismatch(catalog, gateway_type, state) if state and state.mismatch else (),
+    )
+
+
+def _mismatch(
+    catalog: Catalog, gateway_type: str, state: AppliedGateway
+) -> tuple[tuple[str, Any, Any], ...]:
+    """``(key, live, expected)`` of each key read back differently from the accepted value."""
+    return tuple(
+        (
+            key,
+            _shown(catalog, gateway_type, key, live),
+            _shown(catalog, gateway_type, key, state.accepted.get(key)),
+        )
+        for key, live in sorted(state.mismatch.items())
     )
 
 
@@ -199,6 +218,18 @@ def member_json(m: Member) -> dict[str, Any]:
         "updated_at": utc_text(m.updated_at),
         "declared": m.declared,
     }
+
+
+def mismatch_json(m: Member) -> list[dict[str, Any]]:
+    """``[{"key", "live", "expected"}]``: a Mismatch member's differing keys (empty otherwise).
+
+    ``reconciler status``/``search --format json`` add it to each member as
+    ``mismatch``; :func:`member_json` (and so report.json) leaves it out.
+    """
+    return [
+        {"key": key, "live": _json_value(live), "expected": _json_value(expected)}
+        for key, live, expected in m.mismatch
+    ]
 
 
 def member_from_json(data: Mapping[str, Any]) -> Member:

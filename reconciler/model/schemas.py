@@ -156,13 +156,28 @@ def gateways_schema(catalog: Catalog) -> dict[str, Any]:
     }
 
 
+PROFILE_KEYS = ("name", "description", "parameters", "rollout")
+"""The top-level keys of a profile file: a mapping with any of them is checked as a profile."""
+
+
 def combined_schema(catalog: Catalog) -> dict[str, Any]:
-    """One document for both kinds: a file with a ``gateways`` key is a gateways file."""
+    """One document for both kinds: a mapping with a profile's key (``name``, ``parameters``,
+    ...) and no ``gateways`` key is a profile; anything else is a gateways file.
+
+    So a gateways file that lost its ``gateways:`` line (a bare list of entries)
+    or misspells it (``gateway:``) is told "'gateways' is a required property"
+    or "is not of type 'object'", not a profile's "'name' is a required property".
+    """
+    profile_like = {
+        "type": "object",
+        "not": {"required": ["gateways"]},
+        "anyOf": [{"required": [key]} for key in PROFILE_KEYS],
+    }
     return {
         "$schema": DRAFT,
         "title": "LG2WAN reconciler config files",
         "$defs": {"profile": profile_schema(catalog), "gateways": gateways_schema(catalog)},
-        "if": {"type": "object", "required": ["gateways"]},
-        "then": {"$ref": "#/$defs/gateways"},
-        "else": {"$ref": "#/$defs/profile"},
+        "if": profile_like,
+        "then": {"$ref": "#/$defs/profile"},
+        "else": {"$ref": "#/$defs/gateways"},
     }

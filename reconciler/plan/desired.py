@@ -56,6 +56,21 @@ class Skip:
 UNVERSIONED_PREFIX = "firmware '"
 
 
+def merge_skips(first: tuple[Skip, ...], then: tuple[Skip, ...]) -> tuple[Skip, ...]:
+    """``first`` followed by the skips of ``then`` whose key it does not list: one skip per key.
+
+    A key the profile and the subsettings both set (or one still desired and
+    also no longer managed) is skipped once, with the first reason.
+    """
+    if not then:
+        return first
+    if not first:
+        return then
+    listed = {s.key for s in first}
+    added = tuple(s for s in then if s.key not in listed)
+    return first + added if added else first
+
+
 def skip_reason(gateway_type: str, firmware: str | None) -> str:
     """Why a key of ``gateway_type`` is not in the syntax of ``firmware``."""
     if firmware is not None and parse_version(firmware) is None:
@@ -182,7 +197,7 @@ class DesiredState:
         if found is not None and found[0] is base and found[1] is entry.subsettings:
             return found[2]
         own, own_skipped = self.subsettings(entry, firmware)
-        desired = Desired({**base.config, **own}, base.skipped + own_skipped)
+        desired = Desired({**base.config, **own}, merge_skips(base.skipped, own_skipped))
         if len(self._members) >= MEMBERS_KEPT:
             self._members.clear()
         self._members[key] = (base, entry.subsettings, desired)  # holding them keeps their ids

@@ -34,7 +34,7 @@ from reconciler.model.catalogs import Catalog
 from reconciler.model.inventory import InventoryGateway
 from reconciler.model.repos import Repo
 from reconciler.model.state import ACTIVE, AppliedGateway, Status
-from reconciler.plan.desired import DesiredState, Skip, skip_reason
+from reconciler.plan.desired import DesiredState, Skip, merge_skips, skip_reason
 from reconciler.plan.secretchecks import SecretCheck, SecretChecks
 from reconciler.plan.values import SecretDigest, no_secrets, same
 
@@ -270,7 +270,7 @@ class Planner:
 
         accepted = state.accepted
         send, resets, reset_skips = self._difference(accepted, managed, declared_type, firmware)
-        skipped += reset_skips
+        skipped = merge_skips(skipped, reset_skips)
 
         action = self._action(state, profile_name, entry is not None, bool(send))
         message = ""

@@ -52,7 +52,8 @@ def group_of(p: GatewayPlan) -> str:
 def totals_line(plan: Plan) -> str:
     counts = plan.counts()
     if not plan.has_changes and not plan.has_errors:
-        line = f"No changes. {len(plan.gateways)} gateways are up to date."
+        n = len(plan.gateways)
+        line = f"No changes. {_plural(n, 'gateway')} {'is' if n == 1 else 'are'} up to date."
     else:
         parts = [
             f"{counts[a.value]} to {a.value}"
@@ -69,7 +70,11 @@ def totals_line(plan: Plan) -> str:
             + f"; {counts['none']} unchanged."
         )
     if counts["skip"]:
-        line += f" {counts['skip']} gateways have keys outside their firmware syntax (skipped)."
+        n = counts["skip"]
+        line += (
+            f" {_plural(n, 'gateway')} {'has' if n == 1 else 'have'} keys outside "
+            f"{'its' if n == 1 else 'their'} firmware syntax (skipped)."
+        )
     return line
 
 

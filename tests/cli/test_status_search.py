@@ -265,6 +265,7 @@ def test_json_follows_the_documented_schema(store: Path) -> None:
         "statuses",
         "profiles",
         "members",
+        "mismatch",
         "notes",
     }
     assert (document["format_version"], document["query"]) == (1, None)
@@ -580,5 +581,5 @@ def test_status_says_when_a_profiles_rollout_was_aborted(tmp_path: Path) -> None
     assert result.exit_code == 0
     assert (
         "profile public-ac: rollout 1 aborted: 1 of 1 declined (100% > 20%); "
-        "1 members stay Initial until `reconciler retry public-ac` or a new commit"
+        "1 member stays Initial until `reconciler retry public-ac` or a new commit"
     ) in result.stderr

@@ -1,16 +1,32 @@
-"""deploy/grafana/dashboard.json: valid JSON, a data-source variable, and only metrics the daemon exports."""
+"""deploy/grafana/dashboard.json: valid JSON, a data-source variable, and only metrics the daemon exports.
+
+Exported twice over: by the registry's definitions, and in a live scrape of
+``reconciler run`` (the process series of the Resources row exist only when
+the collector can read ``/proc/self``).
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.deploy.conftest import DEPLOY, exported_series, metric_names
+from tests.deploy.conftest import DEPLOY, exported_series
+from tests.deploy.test_live_metrics import daemon_url, scrape, scraped_series
+
+__all__ = ["daemon_url"]  # the fixture: a live daemon after its first rollout
 
 DASHBOARD = DEPLOY / "grafana" / "dashboard.json"
+
+METRIC_NAME = re.compile(r"\b(?:reconciler|process|python)_[a-z_]+")
+"""The daemon's series in PromQL: its own, and the process and Python collectors' (not ``up``)."""
+
+
+def metric_names(expr: str) -> set[str]:
+    return set(METRIC_NAME.findall(expr))
 
 
 def dashboard() -> Any:
@@ -51,7 +67,34 @@ def test_the_dashboard_covers_statuses_throughput_headend_latency_errors_and_com
         "reconciler_headend_requests_total",
         "reconciler_last_commit_valid",
         "reconciler_applied_commit_timestamp_seconds",
+        "reconciler_git_unsafe_repository",
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        "process_start_time_seconds",
+        "process_open_fds",
     }
+
+
+def test_the_resources_row_shows_memory_cpu_restarts_and_open_files() -> None:
+    every = list(panels(dashboard()["panels"]))
+    row = next(p for p in every if p["type"] == "row" and p["title"] == "Resources")
+    below = [
+        p for p in every if p["type"] != "row" and p["gridPos"]["y"] == row["gridPos"]["y"] + 1
+    ]
+    exprs = [t["expr"] for p in below for t in p["targets"]]
+    assert any(e.startswith("process_resident_memory_bytes{") for e in exprs)
+    assert any(e.startswith("rate(process_cpu_seconds_total{") for e in exprs)
+    assert any(
+        e.startswith("changes(process_start_time_seconds{") and e.endswith("[1h])") for e in exprs
+    )
+    assert any(e.startswith("process_open_fds{") for e in exprs)
+
+
+def test_every_metric_the_dashboard_reads_is_in_a_live_scrape(daemon_url: str) -> None:
+    present = scraped_series(scrape(daemon_url))
+    for where, expr in expressions():
+        missing = metric_names(expr) - present
+        assert not missing, f"{where} reads {sorted(missing)}, absent from a live scrape"
 
 
 def test_every_panel_reads_the_data_source_chosen_in_the_template_variable() -> None:

@@ -11,6 +11,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from tests.deploy.conftest import DEPLOY, is_daemon_variable
+from tests.deploy.test_container import instructions as dockerfile_instructions
 
 FOLDER = DEPLOY / "kubernetes"
 
@@ -161,3 +162,22 @@ def test_kubectl_kustomize_builds_the_folder() -> None:
         for d in built
         if d["kind"] != "Namespace"
     )
+
+
+def test_the_daemon_owns_its_clone_of_the_repository_so_git_never_refuses_it() -> None:
+    # git refuses a repository another user owns ("dubious ownership"). The pod runs as
+    # the image's user; the daemon clones a URL into git-cache/ on the state volume as
+    # that user. A local path (a volume another uid fills) must be a safe.directory.
+    pod = one("Deployment")["spec"]["template"]["spec"]
+    user = next(rest for word, rest in reversed(dockerfile_instructions()) if word == "USER").split(
+        ":"
+    )
+    context = pod["securityContext"]
+    assert context["runAsUser"] == int(user[0])
+    assert context["runAsGroup"] == context["fsGroup"] == int(user[1])
+    assert container()["securityContext"].get("runAsUser", context["runAsUser"]) == int(user[0])
+    repo = one("ConfigMap")["data"]["RECONCILER_REPO"]
+    if "://" not in repo:
+        env = {e["name"]: e.get("value") for e in container().get("env", [])}
+        assert env.get("GIT_CONFIG_KEY_0") == "safe.directory"
+        assert env.get("GIT_CONFIG_VALUE_0") == repo

@@ -7,7 +7,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry, ProcessCollector
 
+from reconciler.daemon.metrics import SandboxedProcessCollector
 from tests.deploy.conftest import DEPLOY, is_daemon_variable
 
 UNIT = DEPLOY / "systemd" / "reconciler.service"
@@ -96,3 +98,40 @@ def test_systemd_analyze_security_rates_the_exposure_at_most_2_of_10(tmp_path: P
     if "--offline" in done.stderr or "--threshold" in done.stderr:
         pytest.skip(f"this systemd-analyze is too old: {done.stderr.strip()}")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+
+
+def test_git_trusts_the_repository_of_env_example_which_the_git_user_owns() -> None:
+    # git refuses a repository another user owns ("dubious ownership") unless it is a
+    # safe.directory; GIT_CONFIG_* is command-line configuration, where it counts.
+    # tests/daemon/test_git_ownership.py runs the daemon with these variables (as root).
+    environment = dict(item.split("=", 1) for item in directives()["Environment"])
+    documented = next(
+        line.partition("=")[2]
+        for line in UNIT.with_name("env.example").read_text(encoding="utf-8").splitlines()
+        if line.startswith("RECONCILER_REPO=")
+    )
+    assert documented.startswith("/srv/git/")
+    assert environment["GIT_CONFIG_COUNT"] == "1"
+    assert environment["GIT_CONFIG_KEY_0"] == "safe.directory"
+    assert environment["GIT_CONFIG_VALUE_0"] == documented
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="no /proc (not Linux)")
+def test_the_process_metrics_survive_the_units_proc_subset(tmp_path: Path) -> None:
+    # ProcSubset=pid hides /proc/stat (the boot time) but not /proc/self: a /proc
+    # of that shape, with the process's real files.
+    assert directives()["ProcSubset"] == ["pid"]
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "self").symlink_to("/proc/self")
+    hidden, full, stock = CollectorRegistry(), CollectorRegistry(), CollectorRegistry()
+    SandboxedProcessCollector(proc=str(proc), registry=hidden)
+    SandboxedProcessCollector(registry=full)
+    ProcessCollector(proc=str(proc), registry=stock)
+    started = hidden.get_sample_value("process_start_time_seconds")
+    assert started == pytest.approx(full.get_sample_value("process_start_time_seconds"), abs=2)
+    assert (hidden.get_sample_value("process_resident_memory_bytes") or 0) > 0
+    assert (hidden.get_sample_value("process_open_fds") or 0) > 0
+    assert stock.get_sample_value("process_start_time_seconds") is None, (
+        "prometheus_client exports process metrics without /proc/stat now: drop the subclass"
+    )

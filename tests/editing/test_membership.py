@@ -124,7 +124,7 @@ def test_unassigning_counts_the_matching_gateways_without_a_profile(repo: Path) 
     edit = membership.unassign(repo, loaded(repo), rows, query="q")
     assert edit.summary == [
         "gateways.d/dortmund.yaml: LSX-000125 leaves public-ac",
-        "1 matching gateways have no profile",
+        "1 matching gateway has no profile",
     ]
 
 

@@ -293,7 +293,7 @@ def test_null_values_are_errors(load: Load) -> None:
         pytest.param("", "1:1: empty file", id="empty"),
         pytest.param("# only a comment\n", "1:1: empty file", id="comment-only"),
         pytest.param(
-            "- id: x\n", "1:1: expected a mapping with the key 'gateways'", id="top-level-list"
+            "- id: x\n", "1:1: expected a mapping with a 'gateways:' list", id="top-level-list"
         ),
         pytest.param("gateways:\n", "1:10: gateways: expected a list, got null", id="null-list"),
         pytest.param(
