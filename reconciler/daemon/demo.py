@@ -180,7 +180,7 @@ async def run(
                 resolve_secret=SecretResolver(environ={}, directory=base / "secrets"),
             )
             async with daemon:
-                say(f"daemon: report {settings.report_dir / 'report.html'} (also {daemon.url}/)")
+                say(f"daemon: console {daemon.url}/ (report files in {settings.report_dir})")
                 say(f"        metrics {daemon.url}/metrics, status {daemon.url}/api/v1/status")
                 await _until_applied(daemon, head, say)
                 old, new = change_profile(repo, profile)
