@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from functools import partial
 from importlib import resources
 from typing import Any
@@ -218,14 +218,3 @@ def cross_site(request: web.Request) -> str | None:
     if given != request.headers.get("Host", "").lower():
         return "cross-site request refused: Origin does not name this daemon"
     return None
-
-
-def query_link(query: Mapping[str, str | list[str]], **changes: str | None) -> str:
-    """``?...`` for the current query with ``changes`` (``None`` drops a parameter)."""
-    merged: dict[str, str | list[str]] = {k: v for k, v in query.items() if v not in ("", [])}
-    for key, value in changes.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = value
-    return "?" + urllib.parse.urlencode(merged, doseq=True) if merged else "?"
