@@ -80,7 +80,7 @@ def cli() -> None:
     """Declarative profile rollouts for LG2WAN charging gateways (GitOps)."""
 
 
-ONE_SHOT = frozenset({"validate", "plan", "schema", "status", "search"})
+ONE_SHOT = frozenset({"validate", "plan", "schema", "status", "search", "inventory"})
 """Commands that exit without tearing the heap down (see :func:`main`)."""
 
 
