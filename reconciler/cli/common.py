@@ -158,3 +158,16 @@ def open_store(path: Path, *, read_only: bool = False) -> StateStore:
 def secret_digest(store: StateStore, resolve: SecretResolver) -> SecretDigest:
     """Keyed hashes of secret values under the store's key (unresolvable: ``None``)."""
     return digests.secret_digest(store, resolve)
+
+
+def text_or_json(help_text: str | None = None) -> Callable[[F], F]:
+    """The ``--format text|json`` option (``RECONCILER_FORMAT``) of the commands that print a result."""
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        envvar="RECONCILER_FORMAT",
+        help=help_text,
+    )

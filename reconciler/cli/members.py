@@ -51,7 +51,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from reconciler.cli.common import plural
+from reconciler.cli.common import plural, text_or_json
 from reconciler.members.counts import STATUS_KEYS, ProfileCounts
 from reconciler.members.listing import NO_PROFILE, Listing, grouped, listing_json
 from reconciler.members.query import Query, QueryError, parse
@@ -286,11 +286,4 @@ def view_options(function: Callable[..., Any]) -> Callable[..., Any]:
         envvar="RECONCILER_WIDE",
         help="Also address, owner, reason and the time of the last status change.",
     )(function)
-    return click.option(
-        "--format",
-        "output_format",
-        type=click.Choice(["text", "json"]),
-        default="text",
-        show_default=True,
-        envvar="RECONCILER_FORMAT",
-    )(function)
+    return text_or_json()(function)

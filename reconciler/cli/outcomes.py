@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from reconciler.cli.common import text_or_json
 from reconciler.engine.progress import Outcome
 from reconciler.model.state import Status
 
@@ -46,15 +47,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def format_option(f: F) -> F:
     """``--format text|json`` (``RECONCILER_FORMAT``) of ``apply`` and ``retry``."""
-    return click.option(
-        "--format",
-        "output_format",
-        type=click.Choice(["text", "json"]),
-        default="text",
-        show_default=True,
-        envvar="RECONCILER_FORMAT",
-        help="json: one JSON document on stdout at the end (progress on stderr).",
-    )(f)
+    return text_or_json("json: one JSON document on stdout at the end (progress on stderr).")(f)
 
 
 def quiet_option(f: F) -> F:
