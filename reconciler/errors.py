@@ -207,6 +207,13 @@ class StoreLockedError(StoreError):
         self.holder = holder
 
 
+class NotLeaderError(StoreError):
+    """A write of a replica that no longer holds the leader lease (or its epoch is stale), or of
+    a replica whose own lease ran out: refused in the write's own transaction, nothing written.
+
+    The replica stops leading (or drops its claims) and carries on as a follower."""
+
+
 class InputError(ReconcilerError):
     """An input of a command cannot be read (store, inventory, head-end); the message names it and says why."""
 

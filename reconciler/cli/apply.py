@@ -14,6 +14,11 @@ reached Accepted and no gateway's plan is an error, 1 otherwise.
 one JSON document on stdout at the end (:func:`document`; progress, when not
 quiet, goes to stderr then).  Progress and summaries are in
 :mod:`reconciler.cli.outcomes`.
+
+On a shared store (``--state postgresql://...``) apply leads the store while it
+runs and carries the rollout out with a worker of its own
+(:mod:`reconciler.cli.leading`); it is refused (exit 1) while a ``reconciler
+run`` daemon leads it, as a second writer of a SQLite store is.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import click
 from rich.console import Console
 
 from reconciler import errors
-from reconciler.cli import common, outcomes
+from reconciler.cli import common, leading, outcomes
 from reconciler.drivers.http import HttpDriver
 from reconciler.drivers.settings import HeadendSettings
 from reconciler.engine import cycle
@@ -39,7 +44,7 @@ from reconciler.plan.guards import DEFAULT_MAX_RESET_SHARE
 async def run_apply(
     repo_path: Path,
     headend: str,
-    state_path: Path,
+    state_path: common.StateLocationValue,
     console: Console,
     *,
     max_reset_share: float = DEFAULT_MAX_RESET_SHARE,
@@ -49,6 +54,7 @@ async def run_apply(
     """Load the current commit, open the store and the head-end, and run one cycle.
 
     Returns the cycle's result and the commit it planned (``None``: not a git repository).
+    On a shared store it leads the store meanwhile (:mod:`reconciler.cli.leading`).
     """
     source, commit = common.repo_source(repo_path)
     repo = common.load_valid(source, f"commit {commit[:12]}" if commit else str(repo_path))
@@ -57,6 +63,7 @@ async def run_apply(
     except ValueError as exc:
         common.fail(f"head-end settings: {exc}")
     store = common.open_store(state_path)
+    lead = leading.lead_or_fail(store, state_path)
 
     def planned(plan: cycle.PlanSummary) -> None:
         if not quiet:
@@ -64,6 +71,7 @@ async def run_apply(
         for gateway_id, message in plan.errors:
             console.print(f"  ! {gateway_id}: {message}", soft_wrap=True, markup=False)
 
+    resolve_secret = SecretResolver()
     try:
         async with HttpDriver(settings) as driver:
             with outcomes.Progress(console, quiet=quiet) as progress:
@@ -72,15 +80,29 @@ async def run_apply(
                     commit=commit,
                     driver=driver,
                     store=store,
-                    resolve_secret=SecretResolver(),
+                    resolve_secret=resolve_secret,
                     on_progress=progress,
                     on_planned=planned,
                     max_reset_share=max_reset_share,
                     allow_reset=allow_reset,
+                    shared=lead is not None,
                 )
+                if lead is not None:
+                    catalog, policies = repo.catalog, cycle.policies_of(repo)
+                    del repo  # the cycle frees the declarations once planned
+                    result = await lead.carry_out(
+                        work,
+                        driver=driver,
+                        catalog=catalog,
+                        policies=policies,
+                        resolve_secret=resolve_secret,
+                    )
+                    return result, commit
                 del repo  # the cycle frees the declarations once planned
                 return await work, commit
     finally:
+        if lead is not None:
+            lead.resign()
         store.close()
 
 
@@ -129,7 +151,7 @@ def document(result: cycle.CycleResult, commit: str | None) -> dict[str, Any]:
 def command(
     repo: Path,
     headend: str,
-    state_path: Path,
+    state_path: common.StateLocationValue,
     max_reset_share: float,
     allow_reset: str | None,
     output_format: str,
@@ -155,6 +177,10 @@ def command(
         common.fail(
             f"head-end: {exc}; every rollout keeps a durable status, run apply again to resume"
         )
+    except errors.StoreError as exc:
+        if not common.is_url(state_path):
+            raise
+        common.fail(str(exc))  # a database away, the lease lost: one line
     if as_json:
         click.echo(json.dumps(document(result, commit), indent=2, ensure_ascii=False))
     elif result.resumed is not None and result.resumed.groups:

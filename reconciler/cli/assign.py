@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 
 from reconciler.cli import edits, inputs, members
+from reconciler.cli.common import StateLocationValue
 from reconciler.editing import membership
 from reconciler.members import search
 from reconciler.model.repos import Repo
@@ -27,7 +28,7 @@ def select(
     query: str,
     repo: Path,
     *,
-    state_path: Path | None,
+    state_path: StateLocationValue | None,
     inventory_path: Path | None,
     headend_url: str | None,
 ) -> tuple[Repo, list[search.Member]]:
@@ -72,7 +73,7 @@ def command(
     file: Path | None,
     dry_run: bool,
     repo: Path,
-    state_path: Path | None,
+    state_path: StateLocationValue | None,
     inventory_path: Path | None,
     headend_url: str | None,
 ) -> None:

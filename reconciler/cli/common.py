@@ -5,13 +5,16 @@ Every flag also reads ``RECONCILER_<FLAG>`` (``--headend`` reads
 a command through its environment alone.  :func:`fail` and :func:`load_valid`
 are the one way the commands end on an error and refuse an invalid repository;
 :func:`open_store` opens the state store through
-:func:`reconciler.store.open_store`.  How ``apply`` and ``retry`` show a rollout
+:func:`reconciler.store.open_store`.  A state store is a SQLite file or a
+``postgresql://`` URL (:class:`StateLocation`, the type of every ``--state``);
+:func:`describe` is how a message names it (never with a URL's password).  How ``apply`` and ``retry`` show a rollout
 is :mod:`reconciler.cli.outcomes`.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +33,7 @@ from reconciler.plan.guards import DEFAULT_MAX_RESET_SHARE
 from reconciler.plan.values import SecretDigest
 from reconciler.store import open_store as open_state_store
 from reconciler.store.base import StateStore
+from reconciler.store.opening import describe as describe_store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -91,14 +95,67 @@ def headend_option(f: F) -> F:
     )(f)
 
 
+StateLocationValue = Path | str
+"""A state store's location: a SQLite file's path, or a URL (``postgresql://...``) as given."""
+
+STATE_HELP = "State store: a SQLite file (created if absent) or a postgresql:// URL"
+"""How the ``--state`` of the commands that write the store introduce it in ``--help``."""
+READ_STATE_HELP = "State store (a SQLite file or a postgresql:// URL; read only)"
+"""How the ``--state`` of the commands that only read the store introduce it (a command adds what for)."""
+
+
+class StateLocation(click.ParamType[StateLocationValue]):
+    """``--state``: a URL (``scheme://...``, kept as given) or a SQLite file's :class:`~pathlib.Path`.
+
+    ``click.Path`` would normalise ``postgresql://host/db`` into ``postgresql:/host/db``;
+    a directory is refused as a file store.  Completes file names in the shells."""
+
+    name = "state"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "FILE_OR_URL"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> StateLocationValue:
+        if isinstance(value, Path):
+            return value
+        text = os.fspath(value) if isinstance(value, os.PathLike) else str(value)
+        if "://" in text:
+            return text
+        if not text:
+            self.fail("an empty location: give a SQLite file or a postgresql:// URL", param, ctx)
+        path = Path(text)
+        if path.is_dir():
+            self.fail(f"{text}: a directory; give a SQLite file or a postgresql:// URL", param, ctx)
+        return path
+
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[click.shell_completion.CompletionItem]:
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(incomplete, type="file")]
+
+
+def is_url(location: StateLocationValue) -> bool:
+    """``location`` is a URL (a database), not a file's path."""
+    return isinstance(location, str) and "://" in location
+
+
+def describe(location: StateLocationValue) -> str:
+    """``location`` as messages show it: a path as given, a URL without its password."""
+    return describe_store(location)
+
+
 def state_option(f: F) -> F:
     return click.option(
         "--state",
         "state_path",
         envvar="RECONCILER_STATE",
         required=True,
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="State store (SQLite file; created if absent).",
+        type=StateLocation(),
+        help=f"{STATE_HELP}.",
     )(f)
 
 
@@ -147,7 +204,7 @@ def load_valid(source: Source, label: str, *, consequence: str = "nothing rolled
     return loaded
 
 
-def open_store(path: Path, *, read_only: bool = False) -> StateStore:
+def open_store(path: StateLocationValue, *, read_only: bool = False) -> StateStore:
     """The state store at ``path`` (:func:`reconciler.store.open_store`); exit 1 when it is unusable."""
     try:
         return open_state_store(path, read_only=read_only)

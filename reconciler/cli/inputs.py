@@ -24,7 +24,14 @@ from typing import Any
 
 import click
 
-from reconciler.cli.common import plural
+from reconciler.cli.common import (
+    READ_STATE_HELP,
+    StateLocation,
+    StateLocationValue,
+    describe,
+    is_url,
+    plural,
+)
 from reconciler.errors import InputError, StoreError
 from reconciler.loading.inventories import InventoryError, read_inventory
 from reconciler.loading.repos import load_repo
@@ -56,9 +63,9 @@ def input_options(function: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--state",
             "state_path",
-            type=click.Path(dir_okay=False, path_type=Path),
+            type=StateLocation(),
             envvar="RECONCILER_STATE",
-            help="State store (SQLite) with the rollout statuses; absent file: nothing rolled out yet.",
+            help=f"{READ_STATE_HELP} with the rollout statuses; an absent file: nothing rolled out yet.",
         ),
         click.option(
             "--inventory",
@@ -83,7 +90,7 @@ def input_options(function: Callable[..., Any]) -> Callable[..., Any]:
 def gather(
     repo_path: Path,
     *,
-    state_path: Path | None,
+    state_path: StateLocationValue | None,
     inventory_path: Path | None,
     headend_url: str | None,
     include_inventory: bool = False,
@@ -123,7 +130,8 @@ def gather(
         except StoreError as exc:
             raise InputError(str(exc)) from None
         if state is None:
-            notes.append(f"{state_path} does not exist yet: nothing has been rolled out")
+            absent = "holds no state store yet" if is_url(state_path) else "does not exist yet"
+            notes.append(f"{describe(state_path)} {absent}: nothing has been rolled out")
         else:
             applied = state.applied
             notes.extend(aborted_notes(state))

@@ -52,9 +52,9 @@ from reconciler.store import reading
 @click.option(
     "--state",
     "state_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=common.StateLocation(),
     envvar="RECONCILER_STATE",
-    help="State store (SQLite) with the applied state; absent file: nothing applied yet.",
+    help=f"{common.READ_STATE_HELP} with the applied state; an absent file: nothing applied yet.",
 )
 @click.option(
     "--inventory",
@@ -101,7 +101,7 @@ from reconciler.store import reading
 )
 def command(
     repo: Path,
-    state_path: Path | None,
+    state_path: common.StateLocationValue | None,
     inventory_path: Path | None,
     headend: str | None,
     base: str | None,

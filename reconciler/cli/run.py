@@ -34,6 +34,30 @@ from reconciler.cli import common
 @common.headend_option
 @common.state_option
 @click.option(
+    "--replica-name",
+    envvar="RECONCILER_REPLICA_NAME",
+    metavar="NAME",
+    default=None,
+    help="This replica's name in a shared (postgresql://) store (default: the host name).",
+)
+@click.option(
+    "--lease-term",
+    "lease_term_s",
+    envvar="RECONCILER_LEASE_TERM",
+    type=click.FloatRange(min=1.0),
+    default=15.0,
+    show_default=True,
+    help="Seconds a shared store's leader lease and each replica's lease last without renewal.",
+)
+@click.option(
+    "--cache-dir",
+    envvar="RECONCILER_CACHE_DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where a remote repository is cloned (default: beside a SQLite state file; "
+    "~/.cache/reconciler with a postgresql:// store).",
+)
+@click.option(
     "--report-dir",
     envvar="RECONCILER_REPORT_DIR",
     required=True,
@@ -93,7 +117,10 @@ def command(
     repo: str,
     branch: str,
     headend: str,
-    state_path: Path,
+    state_path: common.StateLocationValue,
+    replica_name: str | None,
+    lease_term_s: float,
+    cache_dir: Path | None,
     report_dir: Path,
     listen: str,
     poll_interval_s: float,
@@ -114,6 +141,9 @@ def command(
             branch=branch,
             headend_url=headend,
             state=state_path,
+            replica_name=replica_name or None,
+            lease_term_s=lease_term_s,
+            cache_dir=cache_dir,
             report_dir=report_dir,
             listen=listen,
             poll_interval_s=poll_interval_s,
@@ -140,7 +170,7 @@ def command(
     except OSError as exc:  # RECONCILER_HEADEND_TOKEN_FILE unreadable
         common.fail(f"head-end token: {exc}")
     logs.setup(settings.log_format)
-    from reconciler.store.sqlite import StoreError
+    from reconciler.errors import StoreError
 
     try:
         code = asyncio.run(running.serve(settings, headend_settings))

@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 
 from reconciler.cli import inputs, members
+from reconciler.cli.common import StateLocationValue
 from reconciler.members.listing import listing
 
 
@@ -52,7 +53,7 @@ class _SearchCommand(click.Command):
 def command(
     query: str,
     repo: Path,
-    state_path: Path | None,
+    state_path: StateLocationValue | None,
     inventory_path: Path | None,
     headend_url: str | None,
     output_format: str,

@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 
 from reconciler.cli import inputs, members
+from reconciler.cli.common import StateLocationValue
 from reconciler.errors import UnknownProfileError
 from reconciler.members.listing import listing
 
@@ -43,7 +44,7 @@ from reconciler.members.listing import listing
 @members.view_options
 def command(
     repo: Path,
-    state_path: Path | None,
+    state_path: StateLocationValue | None,
     inventory_path: Path | None,
     headend_url: str | None,
     profile: str | None,

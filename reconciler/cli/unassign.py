@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from reconciler.cli import assign, edits, inputs
+from reconciler.cli.common import StateLocationValue
 from reconciler.editing import membership
 
 
@@ -25,7 +26,7 @@ def command(
     query: str,
     dry_run: bool,
     repo: Path,
-    state_path: Path | None,
+    state_path: StateLocationValue | None,
     inventory_path: Path | None,
     headend_url: str | None,
 ) -> None:

@@ -29,7 +29,7 @@ from reconciler.model.inventory import InventoryGateway
 from reconciler.model.repos import Repo
 from reconciler.model.state import Status
 from reconciler.plan.planning import Planner
-from reconciler.store.base import StateStore
+from reconciler.store.base import StateStore, shared_store
 
 log = logging.getLogger("reconciler.daemon")
 
@@ -69,6 +69,9 @@ class Context:
         """When (``perf_counter``) the commit being rolled out was noticed."""
         self.first_job_seen = True
         """Whether the current rollout's first job was acknowledged (commit-to-first-job)."""
+        self.leading = True
+        """Whether this replica plans and rolls out (always, unless the store is shared and
+        another replica holds the leader lease: :mod:`reconciler.daemon.replicas`)."""
         self.inventory_reads = 0
         """Whole reads of the inventory so far (a paged pass that saw one cannot tell who left)."""
 
@@ -84,6 +87,7 @@ class Context:
                 on_transition=self.on_transition,
                 on_lost_jobs=self.metrics.lost_jobs.inc,
                 on_progress=self.on_progress,
+                shared=shared_store(self.store) is not None,
             )
         if self.planner is None or self.engine.catalog is not repo.catalog:
             self.engine.catalog = repo.catalog

@@ -44,6 +44,18 @@ PROBE_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
 """Read-only paths that also answer to an IP-address ``Host`` (scrapes and kubelet probes)."""
 
 
+def leader_fields(status: DaemonStatus) -> dict[str, object]:
+    """``/readyz``'s replica fields: who leads (``None``: nobody now) and this replica's name."""
+    replicas = status.replicas
+    if replicas is None:
+        return {}
+    return {
+        "replica": replicas.replica,
+        "leader": replicas.leader or None,
+        "leading": replicas.leading,
+    }
+
+
 class Backend(views.Source, Protocol):
     """What the endpoints need from the running daemon (the console's views read the rest)."""
 
@@ -84,7 +96,7 @@ def app(backend: Backend) -> web.Application:
         now = backend.status
         held = now.held.as_dict() if now.held else None
         return web.json_response(
-            {"ready": now.ready, "reasons": now.reasons, "held": held},
+            {"ready": now.ready, "reasons": now.reasons, "held": held, **leader_fields(now)},
             status=200 if now.ready else 503,
         )
 

@@ -162,6 +162,32 @@ class Metrics:
             "pages whose gateways changed are written again.",
             registry=r,
         )
+        self.leader = Gauge(
+            "reconciler_leader",
+            "1 on the replica that leads (watches git, plans, opens rollouts), else 0; a daemon "
+            "on SQLite always leads.",
+            registry=r,
+        )
+        self.leader_epoch = Gauge(
+            "reconciler_leader_epoch",
+            "The leader lease's epoch (a shared store): one more every time it changes hands.",
+            registry=r,
+        )
+        self.replicas_live = Gauge(
+            "reconciler_replicas_live", "Replicas whose lease holds (SQLite: 1).", registry=r
+        )
+        self.claims_held = Gauge(
+            "reconciler_claims_held",
+            "Gateways in work (queued or at the head-end) per live replica, as the store counts them.",
+            ["replica"],
+            registry=r,
+        )
+        self.unowned = Gauge(
+            "reconciler_gateways_unowned",
+            "Gateways Requested or Sent that no live replica holds: should stay 0 (a dead "
+            "replica's work is taken over within about one lease term).",
+            registry=r,
+        )
         self.build_info = Gauge(
             "reconciler_build_info", "The running version (always 1).", ["version"], registry=r
         )
@@ -182,9 +208,25 @@ class Metrics:
             self.headend_up.set(1 if status.headend_up else 0)
         self.commit_held.set(1 if status.held is not None else 0)
         self.git_unsafe.set(1 if status.git_unsafe else 0)
+        self.set_replicas(status)
         if status.counts is not self._counted:
             self._counted = status.counts
             self.set_gateways(status.counts)
+
+    def set_replicas(self, status: DaemonStatus) -> None:
+        """The replica gauges: from the shared store's view, or one process that leads (SQLite)."""
+        replicas = status.replicas
+        if replicas is None:
+            self.leader.set(1)
+            self.replicas_live.set(1)
+            return
+        self.leader.set(1 if replicas.leading else 0)
+        self.leader_epoch.set(replicas.epoch)
+        self.replicas_live.set(replicas.live)
+        self.unowned.set(replicas.unowned)
+        self.claims_held.clear()
+        for name, count in replicas.claims.items():
+            self.claims_held.labels(replica=name).set(count)
 
     def on_response(self, endpoint: str, code: str, seconds: float) -> None:
         """The HTTP driver's hook: one call per head-end response (or failure)."""

@@ -46,13 +46,13 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from reconciler import errors
-from reconciler.daemon.commits import CommitLog, diagnostic_text, secret_keys
+from reconciler.daemon.commits import KEPT, CommitLog, diagnostic_text, read_records, secret_keys
 from reconciler.daemon.context import Context
 from reconciler.daemon.events import EventFeed
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.readback import ReadBack
 from reconciler.daemon.retry import Retries
-from reconciler.daemon.rollout import Rollouts
+from reconciler.daemon.rollout import APPLIED_KEY, Rollouts
 from reconciler.daemon.settings import DaemonSettings
 from reconciler.daemon.status import DaemonStatus, Loaded, StatusBoard
 from reconciler.daemon.watching import GitError, Watcher
@@ -176,12 +176,17 @@ class Reconciler:
             self.wakeup.clear()
 
     async def step(self) -> None:
-        self.commits.observe(self.status)  # a commit held or applied since the last step
+        if self.context.leading:
+            self.commits.observe(self.status)  # a commit held or applied since the last step
+        else:  # the leader records commits and the applied one (a shared store)
+            self._follow_leader()
         sha = await asyncio.to_thread(self.watcher.refresh)
         head = self.status.head
         if head is None or sha != head.info.sha:
             await self._load(sha)
         status = self.status
+        if not self.context.leading:
+            return
         if self.task is not None and status.good is not None:
             self.rollouts.supersede(status.good)  # a newer valid commit goes first
         if self.task is not None or status.good is None or self.context.stopping.is_set():
@@ -203,7 +208,8 @@ class Reconciler:
             return Loaded(self.watcher.info(sha), self.loader.load(source))
 
         loaded = await asyncio.to_thread(load)
-        self.commits.evaluated(loaded, time.perf_counter() - started)
+        if self.context.leading:
+            self.commits.evaluated(loaded, time.perf_counter() - started)
         valid = loaded.repo.valid
         self.metrics.commits.labels(valid=str(valid).lower()).inc()
         if valid:
@@ -278,6 +284,29 @@ class Reconciler:
 
         self.board.update(busy=True)
         self.task = asyncio.create_task(guarded(), name="reconcile")
+
+    # --- replicas (a shared store: :mod:`reconciler.daemon.replicas`) -----------------------------
+
+    def lead(self) -> None:
+        """This replica took the leader lease: resume what the last leader left, then lead."""
+        self.rollouts.resumed = False
+        self.board.update(applied=None)  # planned again in full against the store
+        self.wake()
+
+    async def follow(self) -> None:
+        """This replica lost the leader lease: its task ends (it could write nothing more)."""
+        task = self.task
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    def _follow_leader(self) -> None:
+        """The leader's commit records and applied commit, as the store holds them."""
+        self.commits.records = tuple(read_records(self.context.store)[:KEPT])
+        applied = self.context.store.get_meta(APPLIED_KEY)
+        good = self.status.good
+        if good is not None and applied == good.info.sha and self.status.applied is not good:
+            self.board.update(applied=good)
 
     # --- stopping ----------------------------------------------------------------------------------
 

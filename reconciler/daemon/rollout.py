@@ -50,6 +50,9 @@ log = logging.getLogger("reconciler.daemon")
 PENDING_DELAY_S = 5.0
 """Seconds before deferred gateways are planned again (their active job must end first)."""
 
+APPLIED_KEY = "applied_commit"
+"""The store's meta key of the applied commit (a shared store: followers show the leader's)."""
+
 LOGGED_ERRORS = 20
 """Plan errors logged one by one per commit (all of them are in the report)."""
 
@@ -220,6 +223,8 @@ class Rollouts:
                     self.pending_at = time.monotonic()  # what superseded rollouts planned, now
                 outcome = result.applied
                 context.board.update(applied=target, last_rollout=_ended(outcome), held=None)
+                if context.engine_for(repo)[0].shared:  # the other replicas show it too
+                    context.store.set_meta(APPLIED_KEY, sha)
                 context.metrics.reconcile_duration.observe(time.perf_counter() - noticed)
                 if outcome.groups:
                     log.info(

@@ -7,22 +7,19 @@ and event loop of its own (:mod:`reconciler.daemon.serving`), so the probes
 answer while the loop is busy; the backend's methods are safe to call from
 that thread (what must run on the loop is handed to it).
 
-Reports: after every change of state (at most about once a second, and at
-most a fifth of the time) a worker thread with its own read-only store
-connection brings the member pages up to date
-(:class:`~reconciler.daemon.reportbook.ReportBook`: only the pages whose
-gateways changed are rewritten), then writes the summary files
-(:mod:`reconciler.daemon.reports`).  The counts the pages found go on the
-status record, from which the gauges are set, so the report and
-``reconciler_gateways`` always show the same numbers, also when writing
-fails; a failed write (report directory full or gone) leaves the report dirty
-and is retried with backoff until one succeeds, with no new change needed.
-The summary's texts are kept in memory (they are small) and served from there.
+Reports: after every change of state (at most about once a second, and at most a
+fifth of the time) a worker thread with its own read-only store connection updates
+the member pages whose gateways changed (:class:`~reconciler.daemon.reportbook.ReportBook`),
+then writes the summary files (:mod:`reconciler.daemon.reports`).  The counts go on
+the status record, from which the gauges are set, so the report and
+``reconciler_gateways`` always agree, also when writing fails; a failed write stays
+dirty and is retried with backoff.  The summary's texts are served from memory.
 
-Stopping (SIGTERM, SIGINT, or leaving the ``async with``): no new job is
-started (``engine.stopping``), active jobs get ``stop_timeout_s`` to end and are
-otherwise left Requested or Sent in the store (every transition is durable; the
-next start resumes them), a final report is written, the HTTP server closes.
+With a shared store (PostgreSQL) :mod:`reconciler.daemon.replicas` adds the
+leader lease, this replica's worker and the replica figures.  Stopping (SIGTERM,
+SIGINT, leaving the ``async with``): no new job is started, active jobs get
+``stop_timeout_s`` to end and are otherwise left Requested or Sent (durable: the
+next start, or another replica, resumes them), a final report is written.
 """
 
 from __future__ import annotations
@@ -41,6 +38,7 @@ from reconciler.daemon import endpoints, membersapi, reports
 from reconciler.daemon.memberindex import LiveMembers
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.reconciling import Reconciler
+from reconciler.daemon.replicas import replica_set
 from reconciler.daemon.reportbook import ReportBook, Tally
 from reconciler.daemon.serving import HttpThread
 from reconciler.daemon.settings import DaemonSettings, host_and_port
@@ -109,6 +107,7 @@ class Daemon:
         """Every member's row, kept close to the store (the members API and console read it)."""
         self._generation = 0
         self._secret_key: bytes | None = None
+        self.replicas = replica_set(settings, self.reconciler, self._changed)  # PostgreSQL
 
     # --- endpoints' backend (called from the HTTP thread) -------------------------------------
 
@@ -247,6 +246,8 @@ class Daemon:
             asyncio.create_task(self.watcher.watch(self._stop), name="watch"),
             asyncio.create_task(self._reports(), name="reports"),
         ]
+        if self.replicas is not None:
+            self._tasks.append(asyncio.create_task(self.replicas.run(self._stop), name="replicas"))
         self._changed()
 
     async def close(self) -> None:

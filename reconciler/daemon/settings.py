@@ -9,6 +9,7 @@ Built by ``reconciler run`` from its flags (each flag also reads
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -16,6 +17,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from reconciler.plan.guards import DEFAULT_MAX_RESET_SHARE
+from reconciler.store.opening import is_shared, store_path
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 """Host names every daemon answers to (besides its listen host and ``allowed_hosts``)."""
@@ -34,9 +36,25 @@ class DaemonSettings(BaseSettings):
     headend_url: str = Field(
         description="Head-end base URL (env RECONCILER_HEADEND_URL).",
     )
-    state: Path = Field(
-        description="State store (SQLite file; created if absent). Its directory also holds the "
-        "clone of a remote repository (git-cache/).",
+    state: Path | str = Field(
+        description="State store: a SQLite file (created if absent; its directory also holds the "
+        "clone of a remote repository, git-cache/), or a postgresql:// URL that several "
+        "replicas share.",
+    )
+    cache_dir: Path | None = Field(
+        None,
+        description="Where a remote repository is cloned (git-cache/); default: beside a SQLite "
+        "state file, ~/.cache/reconciler with PostgreSQL.",
+    )
+    replica_name: str | None = Field(
+        None, description="This replica's name in a shared store (default: the host name)."
+    )
+    lease_term_s: float = Field(
+        15.0,
+        ge=1.0,
+        description="Seconds a shared store's leader lease and each replica's lease last without "
+        "renewal (renewed every third): a dead leader is replaced, and a dead replica's work "
+        "resumed, within about one term.",
     )
     report_dir: Path = Field(
         description="Where report.json, REPORT.md and report.html are written (atomically)."
@@ -164,6 +182,21 @@ class DaemonSettings(BaseSettings):
             return not ipaddress.ip_address(host).is_loopback
         except ValueError:
             return True
+
+    @property
+    def shared(self) -> bool:
+        """The state store is shared by replicas (PostgreSQL)."""
+        return is_shared(self.state)
+
+    @property
+    def git_cache(self) -> Path:
+        """Where a remote repository is cloned: ``cache_dir``, else beside a SQLite state file."""
+        if self.cache_dir is not None:
+            return self.cache_dir / "git-cache"
+        if self.shared:
+            cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+            return Path(cache) / "reconciler" / "git-cache"
+        return store_path(self.state).parent / "git-cache"
 
     @property
     def is_remote(self) -> bool:

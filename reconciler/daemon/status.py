@@ -64,6 +64,24 @@ class Held:
 
 
 @dataclass(frozen=True, slots=True)
+class Replicas:
+    """The replicas of a shared store as this one last saw them (the console, metrics, ``/readyz``)."""
+
+    replica: str
+    """This replica's name."""
+    leader: str = ""
+    """The leading replica's name; empty while nobody leads (a lease ran out, not yet taken)."""
+    leading: bool = False
+    epoch: int = 0
+    """The leader lease's epoch: one more with every change of hands."""
+    live: int = 0
+    claims: Mapping[str, int] = field(default_factory=dict)
+    """Gateways in work per live replica (by name)."""
+    unowned: int = 0
+    """Gateways Requested or Sent that no live replica holds (should stay 0)."""
+
+
+@dataclass(frozen=True, slots=True)
 class DaemonStatus:
     """Everything the daemon knows that others show: commits, work, errors, readiness, counts."""
 
@@ -103,6 +121,8 @@ class DaemonStatus:
     """Gateways per status, as the last report counted them (every status key)."""
     counts: tuple[ProfileCounts, ...] = ()
     """Gateways per profile and status, as the last report counted them (``None``: no profile)."""
+    replicas: Replicas | None = None
+    """Who leads and who works, with a shared store (``None``: one process, SQLite)."""
 
     @property
     def reasons(self) -> list[str]:

@@ -86,9 +86,7 @@ class Watcher:
             split_credentials(settings.repo) if self.remote else (settings.repo, {})
         )
         self.path = (
-            settings.state.parent / "git-cache" / _cache_name(self.url)
-            if self.remote
-            else Path(settings.repo)
+            settings.git_cache / _cache_name(self.url) if self.remote else Path(settings.repo)
         )
         self._repo: git.Repo | None = None
         self._clone_logged = False

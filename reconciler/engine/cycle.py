@@ -274,11 +274,13 @@ async def reconcile_once(
     on_planned: Callable[[PlanSummary], None] | None = None,
     max_reset_share: float = guards.DEFAULT_MAX_RESET_SHARE,
     allow_reset: str | None = None,
+    shared: bool = False,
 ) -> CycleResult:
     """One whole cycle of ``repo`` with a fresh engine and planner (``reconciler apply``).
 
     Drop your own reference to ``repo`` before awaiting this, and the
-    declarations are freed once planned.
+    declarations are freed once planned.  ``shared``: the engine only opens and
+    supervises rollouts (:class:`Engine`'s ``shared``; workers carry them out).
     """
     engine = Engine(
         driver=driver,
@@ -286,6 +288,7 @@ async def reconcile_once(
         catalog=repo.catalog,
         resolve_secret=resolve_secret,
         on_progress=on_progress,
+        shared=shared,
     )
     planner = Planner(
         repo.catalog,
@@ -321,11 +324,12 @@ async def retry_once(
     store: StateStore,
     resolve_secret: Callable[[str], str | None],
     on_progress: Callable[[Outcome], None] | None = None,
+    shared: bool = False,
 ) -> Outcome:
     """Retry Upload for ``profile`` with a fresh engine (``reconciler retry``).
 
     Raises :class:`~reconciler.engine.rollouts.NothingToRetry` when no member
-    may be retried.
+    may be retried.  ``shared`` as for :func:`reconcile_once`.
     """
     engine = Engine(
         driver=driver,
@@ -333,5 +337,6 @@ async def retry_once(
         catalog=repo.catalog,
         resolve_secret=resolve_secret,
         on_progress=on_progress,
+        shared=shared,
     )
     return await engine.retry(profile, policies=policies_of(repo), commit=commit)

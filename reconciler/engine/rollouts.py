@@ -28,7 +28,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 from reconciler.drivers.base import Driver
-from reconciler.engine import opening
+from reconciler.engine import opening, shared
 from reconciler.engine.decisions import DEFAULT_POLICY, policy_for
 from reconciler.engine.progress import (
     GroupProgress,
@@ -66,8 +66,12 @@ class Engine:
         on_progress: ProgressHook | None = None,
         on_transition: TransitionHook | None = None,
         on_lost_jobs: LostJobsHook | None = None,
+        shared: bool = False,
     ) -> None:
         self.driver = driver
+        self.shared = shared
+        """The store is shared by replicas: runs only open and supervise rollouts, and the
+        replicas' workers carry them out (:mod:`reconciler.engine.shared`)."""
         self.store = store
         self.catalog = catalog
         self.resolve_secret = resolve_secret
@@ -109,6 +113,8 @@ class Engine:
         return run
 
     async def _run(self, run: Runner) -> Outcome:
+        if self.shared:
+            return await shared.supervise(self, run.outcome, list(run.outcome.groups.values()))
         self._runs.append(run)
         try:
             return await run.run()
@@ -201,6 +207,8 @@ class Engine:
         when a newer commit superseded it): a new commit (or a retry) plans them again.
         """
         self._carried.clear()  # their states are Requested or Sent: adopted below
+        if self.shared:
+            return await self._resume_shared(policies)
         run = Runner(self)
         rollouts = self.store.rollouts()
         ended = {r.rollout_id for r in rollouts if r.state != "running"}
@@ -234,6 +242,22 @@ class Engine:
             )
             await self._run(run)
         return run.outcome
+
+    async def _resume_shared(self, policies: Mapping[str, RolloutPolicy]) -> Outcome:
+        """Supervise the rollouts still running (their supervisor died): the workers carry them."""
+        outcome = Outcome()
+        groups = []
+        for rollout in self.store.rollouts(active_only=True):
+            policy = policy_for(policies, rollout.profile)
+            group = GroupProgress(
+                rollout.profile, rollout.rollout_id, policy, started_at=rollout.started_at
+            )
+            outcome.groups[rollout.profile] = group
+            groups.append(group)
+        if groups:
+            log.info("supervising %d rollouts still running", len(groups))
+            await shared.supervise(self, outcome, groups)
+        return outcome
 
     async def retry(
         self, profile: str, *, policies: Mapping[str, RolloutPolicy], commit: str | None = None

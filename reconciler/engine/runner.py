@@ -37,9 +37,8 @@ log = logging.getLogger("reconciler.engine")
 
 
 class Wiring(Protocol):
-    """What a run uses of its engine (an :class:`~reconciler.engine.rollouts.Engine` is one).
-
-    Read at each use, so that a catalog or hook the caller swaps in applies at once."""
+    """What a run uses of its engine (an :class:`~reconciler.engine.rollouts.Engine`, or a shared
+    store's :class:`~reconciler.engine.shared.Worker`); read at each use (a new catalog applies)."""
 
     driver: Driver
     store: StateStore
@@ -65,8 +64,7 @@ class Job:
     submitted_at: float = 0.0
     seen_at: float = 0.0
     """When the head-end last reported the job (or it was submitted): lost after a grace."""
-    lost: int = 0
-    """Times the head-end lost this gateway's job in this run."""
+    lost: int = 0  # times the head-end lost this gateway's job in this run
     reapplied: bool = False
 
 
@@ -79,9 +77,8 @@ def count(wiring: Wiring, status: Status, n: int) -> None:
 async def read_back(
     wiring: Wiring, states: Sequence[AppliedGateway]
 ) -> tuple[list[AppliedGateway], list[str]]:
-    """Read these gateways' live configurations and compare: ``(changed, mismatched)``.
-
-    A failed read changes nothing (logged; the next read-back tries again)."""
+    """Read these gateways' live configurations and compare: ``(changed, mismatched)``; a
+    failed read changes nothing (logged; the next read-back tries again)."""
     ids = [s.gateway_id for s in states]
     size = wiring.settings.readback_batch
     try:
@@ -106,10 +103,8 @@ class Runner:
     def __init__(self, wiring: Wiring) -> None:
         self.wiring = wiring
         self.outcome = Outcome()
-        self.queues: dict[str | None, deque[Job]] = {}
-        """Jobs waiting to start, per profile, in order."""
-        self.in_flight: dict[str, Job] = {}
-        """Jobs the head-end has, by job id."""
+        self.queues: dict[str | None, deque[Job]] = {}  # waiting to start, per profile, in order
+        self.in_flight: dict[str, Job] = {}  # at the head-end, by job id
         self.watch = StallWatch(moved_at=wiring.clock())
 
     # --- filling the run -------------------------------------------------------------------
@@ -165,10 +160,14 @@ class Runner:
                 break
             await wiring.sleep(wiring.settings.poll_interval_s)
         self.outcome.stalled = ""
+        self._finish()
+        return self.outcome
+
+    def _finish(self) -> None:
+        """Record how each rollout ended (a shared store's worker leaves that to its supervisor)."""
         for g in self.outcome.groups.values():
             if g.ending:
-                wiring.store.finish_rollout(g.rollout_id, g.ending, wiring.clock(), g.why)
-        return self.outcome
+                self.wiring.store.finish_rollout(g.rollout_id, g.ending, self.wiring.clock(), g.why)
 
     def _supersede(self) -> None:
         """Start nothing more: queued gateways stay Initial in a rollout recorded finished (no

@@ -4,9 +4,10 @@
 callers and the engine use; :mod:`reconciler.store.sqlite` is the default
 backend, its schema and migrations are in :mod:`reconciler.store.migrations`.
 Open a store with :func:`open_store` (:mod:`reconciler.store.opening`), read
-one in one go with :func:`reconciler.store.reading.read_state`.  A PostgreSQL
-backend (several replicas) implements the same protocol without touching the
-planner or the engine.
+one in one go with :func:`reconciler.store.reading.read_state`.  The
+PostgreSQL backend (:mod:`reconciler.store.postgres`, a ``postgresql://`` URL)
+implements the same protocol for several replicas sharing one database, and
+:class:`~reconciler.store.base.SharedStore` on top (claims, leases, fencing).
 """
 
 from reconciler.store.opening import open_store

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 from reconciler.model.state import AppliedGateway, Status
 
@@ -108,5 +109,123 @@ class StateStore(Protocol):
     def set_meta(self, key: str, value: str) -> None: ...
 
     def close(self) -> None:
-        """Close the store; a writable one gives up its writer lock (one writer per store)."""
+        """Close the store; a writable SQLite one gives up its writer lock (one writer per file)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """The leader lease of a shared store: who leads, under which epoch, for how long yet."""
+
+    holder: str | None
+    """The replica id of the leader, ``None`` when nobody ever led."""
+    epoch: int
+    """Raised by one every time the lease changes hands: the fencing token of the leader's writes."""
+    expires_in: float
+    """Seconds until the lease runs out (database clock); ``<= 0``: nobody leads now."""
+    name: str = ""
+    """The leader's replica name (host name or ``--replica-name``), for people."""
+
+
+@dataclass(frozen=True, slots=True)
+class Replica:
+    """One replica registered in a shared store (one incarnation of a ``reconciler run``)."""
+
+    replica_id: str
+    name: str
+    started_at: float
+    expires_in: float
+    """Seconds until its own lease runs out (database clock); ``<= 0``: dead, its claims are free."""
+    claims: int
+    """Gateways in work it holds: Initial in a running rollout, Requested or Sent."""
+
+    @property
+    def live(self) -> bool:
+        return self.expires_in > 0
+
+
+class SharedStore(StateStore, Protocol):
+    """A state store several ``reconciler run`` replicas share (PostgreSQL).
+
+    On top of :class:`StateStore`:
+
+    - **replicas**: :meth:`register` makes this store instance one replica's worker, with a
+      lease it renews with :meth:`heartbeat`; its writes then check, in their own
+      transaction, that the lease has not run out (else :class:`~reconciler.errors.NotLeaderError`,
+      nothing written).
+    - **claims**: :meth:`claim` takes gateway work with ``FOR UPDATE SKIP LOCKED`` in one short
+      transaction; a claim lasts as long as its replica's lease.
+    - **leader lease**: :meth:`lead` takes or renews the lease (a new holder raises the
+      epoch); :meth:`fence` makes every later write of this instance check holder and epoch
+      in its own transaction.
+    - **guarded writes**: :meth:`write` names the status it expects to replace (the one this
+      instance last read or wrote for the gateway) and, for a claimed gateway, the claim;
+      a gateway it never read is only inserted, never replaced; rows that changed under it
+      are not written (nor recorded as transitions), and their ids are in :attr:`skipped`.
+      :meth:`forget` deletes under the same guard.
+    """
+
+    replica_id: str | None
+    """The id :meth:`register` gave this instance, else ``None``."""
+    skipped: list[str]
+    """Gateways the last :meth:`write` or :meth:`forget` did not touch: another writer changed them."""
+
+    def register(self, name: str, term_s: float) -> str:
+        """Register a new replica incarnation live for ``term_s`` seconds; returns its id."""
+        ...
+
+    def heartbeat(self, term_s: float) -> bool:
+        """Extend this replica's lease by ``term_s``; ``False`` when it had already run out (its
+        claims may be someone else's now: drop all work and :meth:`register` again)."""
+        ...
+
+    def deregister(self) -> None:
+        """End this replica's lease now (clean stop): its claims are free at once."""
+        ...
+
+    def lead(self, replica_id: str, name: str, term_s: float) -> int | None:
+        """Take the leader lease when it is free or ran out (epoch + 1), or renew it when
+        ``replica_id`` holds it; returns the epoch held, ``None`` when another replica leads."""
+        ...
+
+    def resign(self, replica_id: str, epoch: int) -> None:
+        """Give the lease up at once (clean stop) if ``replica_id`` still holds it at ``epoch``."""
+        ...
+
+    def fence(self, replica_id: str | None, epoch: int | None) -> None:
+        """From now on every write of this instance checks, in its own transaction, that
+        ``replica_id`` holds the lease at ``epoch`` and it has not run out (``None``: no check)."""
+        ...
+
+    def leader(self) -> Lease: ...
+
+    def replicas(self) -> list[Replica]:
+        """The replicas registered, live first; dead ones are kept a while for the record."""
+        ...
+
+    def claim(
+        self, limit: int, max_in_flight: Callable[[str | None], int | None]
+    ) -> list[AppliedGateway]:
+        """Claim up to ``limit`` gateways for this registered replica: first work whose replica
+        died (Requested or Sent, claimed by no live replica), then Initial gateways of running
+        rollouts that no live replica holds, without taking a rollout past its profile's
+        ``max_in_flight(profile)`` gateways in work across all replicas (``None``: no limit)."""
+        ...
+
+    def rollout_counts(self, rollout_ids: Sequence[int]) -> dict[int, Counter[Status]]:
+        """Gateways per status of each of these rollouts (those whose ``rollout_id`` it is)."""
+        ...
+
+    def unowned(self) -> int:
+        """Gateways in work (Requested or Sent) that no live replica holds: should stay 0."""
+        ...
+
+    def finish_idle_rollouts(self, older_than_s: float, exclude: Sequence[int] = ()) -> int:
+        """Record ``finished`` every running rollout started more than ``older_than_s`` ago that
+        has no gateway Initial, Requested or Sent left (one whose supervisor died); returns how many."""
+        ...
+
+
+def shared_store(store: StateStore) -> SharedStore | None:
+    """``store`` as a :class:`SharedStore` when several replicas can share it, else ``None``."""
+    return cast("SharedStore", store) if callable(getattr(store, "claim", None)) else None

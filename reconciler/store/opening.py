@@ -16,11 +16,28 @@ from pathlib import Path
 
 from reconciler.errors import StoreError
 from reconciler.store.base import StateStore
+from reconciler.store.postgres_urls import describe_url, is_postgres_url
 from reconciler.store.sqlite import SQLiteStore
 
 SQLITE_SCHEME = "sqlite:///"
 """URL prefix of a SQLite store; the rest is the path, as in SQLAlchemy
 (``sqlite:///state.db`` relative, ``sqlite:////var/lib/reconciler/state.db`` absolute)."""
+
+
+def is_shared(location: str | os.PathLike[str]) -> bool:
+    """Whether ``location`` names a store several replicas share (a PostgreSQL URL)."""
+    return is_postgres_url(os.fspath(location))
+
+
+def describe(location: str | os.PathLike[str]) -> str:
+    """``location`` for messages: a URL without its password, or the path."""
+    text = os.fspath(location)
+    if is_postgres_url(text):
+        return describe_url(text)
+    try:
+        return str(store_path(text))
+    except StoreError:  # another scheme: never show what follows it (it may hold a password)
+        return text.split("://", 1)[0] + "://..."
 
 
 def store_path(location: str | os.PathLike[str]) -> Path:
@@ -30,7 +47,10 @@ def store_path(location: str | os.PathLike[str]) -> Path:
         return Path(text[len(SQLITE_SCHEME) :])
     if "://" in text:
         scheme = text.split("://", 1)[0]
-        raise StoreError(f"{scheme}://...: no such state store backend (a path, or sqlite:///PATH)")
+        raise StoreError(
+            f"{scheme}://...: no such state store backend "
+            "(a path, sqlite:///PATH or postgresql://USER@HOST:PORT/DB)"
+        )
     return Path(text)
 
 
@@ -41,9 +61,16 @@ def open_store(
     durable: bool = False,
     wait_s: float = 0.0,
 ) -> StateStore:
-    """The state store at ``location``: a path or a ``sqlite:///`` URL.
+    """The state store at ``location``: a path, a ``sqlite:///`` URL or a ``postgresql://`` URL.
 
-    Writable (the default): the one writer of this store until ``close()``
+    PostgreSQL (``postgresql://`` or ``postgres://``): a
+    :class:`~reconciler.store.postgres.PostgresStore`, shared by several
+    replicas, so a writable open takes no writer lock; it migrates the
+    schema, ``read_only`` never writes nor migrates; ``durable`` and
+    ``wait_s`` do not apply; problems are one-line :class:`StoreError` messages
+    that name the URL without its password.
+
+    SQLite, writable (the default): the one writer of this store until ``close()``
     (:mod:`reconciler.store.locking`; another writer holding it for more than
     ``wait_s`` seconds raises :class:`~reconciler.errors.StoreLockedError`,
     which names it), created if absent (with its folder, all private:
@@ -55,6 +82,10 @@ def open_store(
     is a :class:`StoreError` with a one-line message that names the file.
     Close the store with ``close()`` (or ``contextlib.closing``).
     """
+    if is_shared(location):
+        from reconciler.store.postgres import PostgresStore
+
+        return PostgresStore(os.fspath(location), read_only=read_only)
     path = store_path(location)
     if read_only and not path.is_file():
         raise StoreError(f"{path}: no state store there")

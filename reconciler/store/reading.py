@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from reconciler.errors import StoreError
 from reconciler.model.state import AppliedGateway, Status
 from reconciler.store.base import Rollout
-from reconciler.store.opening import open_store, store_path
+from reconciler.store.opening import is_shared, open_store, store_path
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,17 @@ def read_state(location: str | os.PathLike[str]) -> StoredState | None:
 
     Raises :class:`~reconciler.errors.StoreError` (one line, naming the file)
     for a file that is no store, a store of another schema version, or one
-    that cannot be read.
+    that cannot be read.  A PostgreSQL URL: ``None`` when the database has no
+    schema yet; a database that cannot be reached is a :class:`StoreError`.
     """
+    if is_shared(location):
+        from reconciler.store.postgres import open_for_reading
+
+        shared = open_for_reading(os.fspath(location))
+        if shared is None:
+            return None
+        with closing(shared) as opened:
+            return StoredState(opened.applied(), opened.rollouts(), opened.stored_secret_key())
     path = store_path(location)
     if not path.exists():
         return None

@@ -19,6 +19,7 @@ from reconciler.cli import run
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.settings import DaemonSettings
 from reconciler.drivers import settings as headend_settings
+from reconciler.store.keys import KEY_FILE_VARIABLE
 from tests.daemon.conftest import config_repo, secrets_dir, simulator
 
 __all__ = ["config_repo", "secrets_dir", "simulator"]  # fixtures shared with tests/daemon
@@ -33,12 +34,19 @@ SECRET_VARIABLE = re.compile(r"RECONCILER_SECRET_[A-Za-z0-9_]+")
 def daemon_variables() -> set[str]:
     """Every ``RECONCILER_*`` variable that ``reconciler run`` reads (besides RECONCILER_SECRET_<NAME>)."""
     prefix = DaemonSettings.model_config["env_prefix"]
-    names = {prefix + field.upper() for field in DaemonSettings.model_fields}
+    # A field that `run` sets from one of its flags is read through the flag's variable(s)
+    # only: the value passed wins over the environment (--lease-term: RECONCILER_LEASE_TERM,
+    # not RECONCILER_LEASE_TERM_S).
+    from_flags = {param.name for param in run.command.params}
+    names = {
+        prefix + field.upper() for field in DaemonSettings.model_fields if field not in from_flags
+    }
     names |= {
         headend_settings.ENV_PREFIX + ("URL" if field == "base_url" else field.upper())
         for field in headend_settings.HeadendSettings.model_fields
     }
     names |= {headend_settings.ENV_PREFIX + "TOKEN_FILE", "RECONCILER_SECRETS_DIR"}
+    names.add(KEY_FILE_VARIABLE)  # read by the store itself (reconciler.store.keys)
     return names | run_flag_variables()
 
 

@@ -11,7 +11,9 @@ Stand-ins, and only these: host names and placeholders (:data:`STAND_INS`:
 a local path for the clone, a local git repository, the simulator's URL,
 a value for ``...``), and the commands that need what a test machine lacks
 (a Docker engine, a Kubernetes cluster, systemd as PID 1): ``docker``,
-``kubectl`` (but for ``kubectl kustomize``, which is real and offline),
+``kubectl`` (but for ``kubectl kustomize``, which is real and offline; a
+Secret created from files keeps their content, and a state key among them
+must be one the store reads),
 ``systemctl`` and ``journalctl`` are scripts on ``PATH`` that check what can
 be checked here (the Dockerfile and build context exist; ``kustomize``
 builds the manifests; an enabled unit is installed and ``systemd-analyze
@@ -33,6 +35,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.store.keys import KeyFile
 from reconciler.testing import running_simulator
 from tests.deploy.conftest import ROOT
 
@@ -74,11 +77,21 @@ case "$1" in
 esac
 """,
     "kubectl": r"""#!/bin/bash
-# kubectl without a cluster: `apply -k DIR` builds DIR with the real (offline) kustomize.
+# kubectl without a cluster: `apply -k DIR` builds DIR with the real (offline) kustomize;
+# `create secret generic NAME --from-file=KEY=FILE` reads FILE and keeps it as secret-NAME-KEY.
 echo "kubectl $*" >> "$SHIM_LOG"
 args=("$@"); [ "${args[0]}" = "-n" ] && args=("${args[@]:2}")
 case "${args[0]}" in
   apply) [ "${args[1]}" = "-k" ] && "$REAL_KUBECTL" kustomize "${args[2]}" > "$SHIM_STATE/kustomized.yaml";;
+  create)
+    if [ "${args[1]}" = "secret" ]; then
+      name="${args[3]}"
+      for arg in "${args[@]:4}"; do
+        case "$arg" in
+          --from-file=*=*) spec="${arg#--from-file=}"; cat "${spec#*=}" > "$SHIM_STATE/secret-$name-${spec%%=*}" || exit 1;;
+        esac
+      done
+    fi;;
   get) echo "reconciler-0";;
   *) ;;
 esac
@@ -205,3 +218,5 @@ def test_every_copy_paste_block_works_as_written(tmp_path: Path) -> None:
     calls = log.read_text(encoding="utf-8") if log.exists() else ""
     assert "docker build" in calls and "kubectl apply -k" in calls and "systemctl enable" in calls
     assert (state / "kustomized.yaml").read_text(encoding="utf-8").count("kind: Deployment") == 1
+    for key in state.glob("secret-reconciler-state-key-*"):  # one the store can read
+        assert KeyFile(key).read() is not None, key.read_bytes()

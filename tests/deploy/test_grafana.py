@@ -72,6 +72,11 @@ def test_the_dashboard_covers_statuses_throughput_headend_latency_errors_and_com
         "process_cpu_seconds_total",
         "process_start_time_seconds",
         "process_open_fds",
+        "reconciler_leader",
+        "reconciler_leader_epoch",
+        "reconciler_replicas_live",
+        "reconciler_claims_held",
+        "reconciler_gateways_unowned",
     }
 
 
@@ -88,6 +93,22 @@ def test_the_resources_row_shows_memory_cpu_restarts_and_open_files() -> None:
         e.startswith("changes(process_start_time_seconds{") and e.endswith("[1h])") for e in exprs
     )
     assert any(e.startswith("process_open_fds{") for e in exprs)
+
+
+def test_the_replicas_row_shows_the_leader_replicas_claims_and_unowned_gateways() -> None:
+    # Every replica exports the whole fleet's view: per-replica series are taken once (max).
+    every = list(panels(dashboard()["panels"]))
+    row = next(p for p in every if p["type"] == "row" and p["title"] == "Replicas")
+    below = [
+        p for p in every if p["type"] != "row" and p["gridPos"]["y"] == row["gridPos"]["y"] + 1
+    ]
+    assert sum(p["gridPos"]["w"] for p in below) == 24
+    exprs = [t["expr"] for p in below for t in p["targets"]]
+    assert any(e.startswith("reconciler_leader{") and e.endswith("== 1") for e in exprs)
+    assert any(e.startswith("max(reconciler_leader_epoch{") for e in exprs)
+    assert any(e.startswith("max(reconciler_replicas_live{") for e in exprs)
+    assert any(e.startswith("max by (replica) (reconciler_claims_held{") for e in exprs)
+    assert any(e.startswith("max(reconciler_gateways_unowned{") for e in exprs)
 
 
 def test_every_metric_the_dashboard_reads_is_in_a_live_scrape(daemon_url: str) -> None:

@@ -52,6 +52,9 @@ def test_the_unit_tests_exercise_every_alert() -> None:
         "ReconcilerMembersDeclinedOrMismatch",
         "ReconcilerHeadendErrors",
         "ReconcilerDown",
+        "ReconcilerNoLeader",
+        "ReconcilerSeveralLeaders",
+        "ReconcilerGatewaysUnowned",
     }
 
 

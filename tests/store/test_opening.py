@@ -35,8 +35,8 @@ def test_a_sqlite_url_names_the_same_file_as_its_path(tmp_path: Path) -> None:
 
 
 def test_another_url_scheme_is_a_store_error() -> None:
-    with pytest.raises(StoreError, match=r"postgresql://\.\.\.: no such state store backend"):
-        open_store("postgresql://db.example/reconciler")
+    with pytest.raises(StoreError, match=r"mysql://\.\.\.: no such state store backend"):
+        open_store("mysql://db.example/reconciler")
 
 
 def test_read_only_opening_of_a_missing_file_is_an_error_and_creates_nothing(

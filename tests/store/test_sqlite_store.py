@@ -1,8 +1,10 @@
-"""The SQLite state store: round trips, transitions, migrations, and consistency after kill -9."""
+"""The SQLite state store only: migrations, files that are no store, configurations stored once, kill -9.
+
+The behaviour every backend shares is tested on SQLite and PostgreSQL alike in
+test_store_contract.py."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
@@ -39,71 +41,6 @@ def state(gateway_id: str, status: Status = Status.ACCEPTED, **changes: object) 
     return AppliedGateway(**values)  # type: ignore[arg-type]
 
 
-def test_states_round_trip(tmp_path: Path) -> None:
-    with SQLiteStore(tmp_path / "state.db") as store:
-        store.write(
-            [
-                state("LSX-1"),
-                state("LSX-2", Status.DECLINED, reason="bad value", skipped=("X not in LSX",)),
-            ]
-        )
-    with SQLiteStore(tmp_path / "state.db") as store:
-        applied = store.applied()
-    assert applied["LSX-1"] == state("LSX-1")
-    assert applied["LSX-2"].reason == "bad value"
-    assert applied["LSX-2"].skipped == ("X not in LSX",)
-
-
-def test_every_status_change_is_recorded_as_a_transition(tmp_path: Path) -> None:
-    with SQLiteStore(tmp_path / "state.db") as store:
-        rollout = store.start_rollout("abc123", "public-ac", at=1.0)
-        for status in (
-            Status.INITIAL,
-            Status.REQUESTED,
-            Status.REQUESTED,
-            Status.SENT,
-            Status.ACCEPTED,
-        ):
-            store.write([state("LSX-1", status)], rollout_id=rollout)
-        assert [t.status for t in store.transitions("LSX-1")] == [
-            Status.INITIAL,
-            Status.REQUESTED,
-            Status.SENT,
-            Status.ACCEPTED,
-        ]
-        assert store.transitions("LSX-1")[0].rollout_id == rollout
-
-
-def test_rollouts_keep_their_commit_and_profile(tmp_path: Path) -> None:
-    with SQLiteStore(tmp_path / "state.db") as store:
-        rollout = store.start_rollout("abc123", "public-ac", at=1.0)
-        assert [r.rollout_id for r in store.rollouts(active_only=True)] == [rollout]
-        store.finish_rollout(rollout, "aborted", at=2.0, reason="declined share 0.5 > 0.2")
-        (done,) = store.rollouts()
-        assert (done.commit, done.profile, done.state, done.reason) == (
-            "abc123",
-            "public-ac",
-            "aborted",
-            "declined share 0.5 > 0.2",
-        )
-        assert store.rollouts(active_only=True) == []
-
-
-def test_forgotten_gateways_are_gone(tmp_path: Path) -> None:
-    with SQLiteStore(tmp_path / "state.db") as store:
-        store.write([state("LSX-1"), state("LSX-2")])
-        store.forget(["LSX-1"])
-        assert set(store.applied()) == {"LSX-2"}
-
-
-def test_the_secret_key_is_created_once_and_kept(tmp_path: Path) -> None:
-    with SQLiteStore(tmp_path / "state.db") as store:
-        key = store.secret_key()
-        assert len(key) == 32
-    with SQLiteStore(tmp_path / "state.db") as store:
-        assert store.secret_key() == key
-
-
 def test_a_store_of_the_first_schema_version_is_migrated(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     db = sqlite3.connect(path)
@@ -129,16 +66,6 @@ def test_a_store_from_a_newer_release_is_refused(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(StoreError, match="newer"):
         SQLiteStore(path)
-
-
-def test_read_only_opening_never_writes(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
-    with SQLiteStore(path) as store:
-        store.write([state("LSX-1")])
-    with SQLiteStore(path, read_only=True) as store:
-        assert set(store.applied()) == {"LSX-1"}
-        with pytest.raises(sqlite3.OperationalError):
-            store.write([state("LSX-2")])
 
 
 def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
@@ -194,19 +121,6 @@ def test_a_process_killed_at_any_instant_leaves_a_consistent_store(
     assert len(rounds) <= 1
 
 
-def test_the_history_keeps_the_newest_transitions_of_each_gateway(tmp_path: Path) -> None:
-    with SQLiteStore(tmp_path / "state.db") as store:
-        for round_number in range(10):
-            for status in (Status.INITIAL, Status.ACCEPTED):
-                store.write(
-                    [state("LSX-1", status, updated_at=float(round_number)), state("LSX-2", status)]
-                )
-        assert store.prune_transitions(keep_per_gateway=3) == 20 + 20 - 6
-        kept = store.transitions("LSX-1")
-        assert [t.status for t in kept] == [Status.ACCEPTED, Status.INITIAL, Status.ACCEPTED]
-        assert kept[-1].at == 9.0
-
-
 def test_shared_configurations_are_stored_once(tmp_path: Path) -> None:
     big = {f"Key{i}": i for i in range(40)}
     with SQLiteStore(tmp_path / "state.db") as store:
@@ -236,36 +150,3 @@ def test_rows_written_before_version_4_keep_their_inline_configurations(tmp_path
     with SQLiteStore(path) as store:
         assert store.schema_version == SCHEMA_VERSION
         assert store.get("LSX-1").accepted["Key39"] == 39  # type: ignore[union-attr]
-
-
-def test_the_report_reads_counts_ids_changes_and_summaries_without_configurations(
-    tmp_path: Path,
-) -> None:
-    with SQLiteStore(tmp_path / "state.db") as store:
-        assert (store.count(), store.stored_ids(), store.changed_since(0.0)) == (0, [], [])
-        store.write(
-            [
-                AppliedGateway(
-                    f"LSX-{n:06d}",
-                    "LSX",
-                    "1.1.0",
-                    "workplace",
-                    Status.ACCEPTED,
-                    accepted={"HeartbeatInterval": 60},
-                    skipped=("LightIntensity not in LSX 1.1.0",),
-                    reboot_pending=("HeartbeatInterval",),
-                    updated_at=float(n),
-                )
-                for n in range(1200)
-            ]
-        )
-        assert store.count() == 1200
-        assert sorted(store.stored_ids()) == [f"LSX-{n:06d}" for n in range(1200)]
-        assert sorted(store.changed_since(1198.0)) == ["LSX-001198", "LSX-001199"]
-        wanted = [f"LSX-{n:06d}" for n in range(0, 1200, 2)] + ["LSX-999999"]
-        found = store.summaries(wanted)
-        assert set(found) == set(wanted[:-1]), "more than one chunk of ids, the unknown left out"
-        one = found["LSX-000010"]
-        full = store.get("LSX-000010")
-        assert full is not None and full.accepted == {"HeartbeatInterval": 60}
-        assert one == dataclasses.replace(full, accepted={}, target={}, send={}, mismatch={})

@@ -109,6 +109,7 @@ def overview(source: Source, params: Mapping[str, str | list[str]] | None = None
         "ready": status.ready,
         "reasons": status.reasons,
         "rollout_running": status.rollout_running,
+        "replicas": replicas_json(status),
         "totals": {key: totals.get(key, 0) for key in STATUS_KEYS},
         "gateways": sum(totals.values()),
         "profiles": rows[(page - 1) * per_page : page * per_page],
@@ -134,7 +135,24 @@ def live(source: Source) -> Answer:
         "ready": status.ready,
         "rollout_running": status.rollout_running,
         "commit": status.head.info.sha if status.head else None,
+        "leader": status.replicas.leader or None if status.replicas else None,
         "totals": totals,
+    }
+
+
+def replicas_json(status: DaemonStatus) -> dict[str, Any] | None:
+    """Who leads and who works (a shared store), or ``None`` (one process on SQLite)."""
+    replicas = status.replicas
+    if replicas is None:
+        return None
+    return {
+        "replica": replicas.replica,
+        "leader": replicas.leader or None,
+        "leading": replicas.leading,
+        "epoch": replicas.epoch,
+        "live": replicas.live,
+        "claims": dict(replicas.claims),
+        "unowned": replicas.unowned,
     }
 
 

@@ -1,0 +1,93 @@
+"""Three ``reconciler run`` replicas on one PostgreSQL store, with the leader and a worker
+``kill -9``'d at random moments of a 10,000-gateway rollout (real processes, simulator, database).
+
+What must hold: no job made twice (the simulator's counters), no gateway left unowned,
+every gateway Accepted, and a new leader within one lease term of each kill.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from reconciler.store import open_store
+from reconciler.store.base import shared_store
+from reconciler.testing.replicas import ReplicaRig, rig_repo, wait
+
+pytestmark = pytest.mark.timeout(900)
+
+GATEWAYS = 10_000
+ROUNDS = 10
+TERM_S = 3.0
+
+
+def test_leader_and_worker_killed_ten_times(tmp_path: Path, postgres_url: str) -> None:
+    repo = rig_repo(tmp_path, GATEWAYS, profiles=10, max_in_flight=60)
+    rig = ReplicaRig(tmp_path, postgres_url, repo, lease_term_s=TERM_S, job_step_ms=1500)
+    rng = random.Random(19)
+    failovers: list[float] = []
+    accepted: list[int] = []
+    try:
+        rig.start_fleet(["r1", "r2", "r3"])
+        wait(rig.leader, 60, "a leader")
+        wait(lambda: sum(rig.statuses().values()) > 0, 120, "the rollout to start")
+        for _ in range(ROUNDS):
+            time.sleep(rng.uniform(0.5, 3.0))
+            leader = wait(rig.leader, 60, "a leader")
+            worker = rng.choice([r for r in rig.replicas.values() if r is not leader and r.alive])
+            killed_at = rig.kill(leader)
+            rig.kill(worker)
+            new = wait(rig.leader, 4 * TERM_S, "a new leader", every=0.05)
+            failovers.append(time.monotonic() - killed_at)
+            assert new.name not in (leader.name, worker.name)
+            accepted.append(rig.statuses()["Accepted"])
+            # The dead replicas' jobs are taken over once their leases run out.
+            wait(lambda: unowned(postgres_url) == 0, 3 * TERM_S, "no unowned gateway")
+            rig.start(leader.name)
+            rig.start(worker.name)
+        for replica in rig.replicas.values():
+            rig.wait_ready(replica)
+        wait(
+            lambda: rig.statuses() == Counter({"Accepted": GATEWAYS}),
+            600,
+            "every gateway Accepted",
+            every=2.0,
+        )
+        counters = rig.counters()
+        exported = [_metric(r.url, "reconciler_gateways_unowned") for r in rig.replicas.values()]
+    finally:
+        rig.close()
+    print(f"failovers (s): {', '.join(f'{f:.2f}' for f in failovers)}; accepted: {accepted}")
+    assert accepted[-1] < GATEWAYS  # every kill hit the rollout in progress
+    assert counters["jobs_created"] == GATEWAYS, counters  # each gateway's job made once
+    assert counters["declines"] == 0
+    assert exported == [0.0, 0.0, 0.0]
+    # One lease term from the kill (the lease was renewed up to a third of a term before it),
+    # plus the probe's own polling.
+    assert max(failovers) <= TERM_S + 0.5, failovers
+
+
+def unowned(url: str) -> int:
+    with closing(open_store(url, read_only=True)) as store:
+        found = shared_store(store)
+        assert found is not None
+        return found.unowned()
+
+
+def _metric(url: str, name: str) -> float:
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                return float(sample.value)
+    raise AssertionError(f"{name} not exported by {url}")
