@@ -118,6 +118,7 @@ class Reconciler:
         self.commits = CommitLog(store)
         """Every commit evaluated, for the commits screen (:mod:`reconciler.daemon.commits`)."""
         self.wakeup = asyncio.Event()
+        self.woken = False
         self.task: asyncio.Task[None] | None = None
         self.failures: Counter[str] = Counter()
         """Failures in a row, per place ("loop": reading git; "task": rollouts): the backoff doubles."""
@@ -130,6 +131,7 @@ class Reconciler:
 
     def wake(self) -> None:
         self.wakeup.set()
+        self.woken = True  # a follower passes it on to the leader (reconciler.daemon.replicas)
 
     def on_response(self, endpoint: str, code: str, seconds: float) -> None:
         """The HTTP driver's hook: metrics, and whether the head-end is failing right now."""

@@ -6,15 +6,15 @@ the same loop (:class:`~reconciler.daemon.reconciling.Reconciler`: it loads and
 validates every commit, so its console and its worker know the newest catalog),
 but only the leader plans, opens rollouts and reads back:
 
-- :meth:`ReplicaSet.run` tries for the leader lease a few times a second while
-  another replica holds it (:meth:`~reconciler.store.base.SharedStore.lead`: the
-  lease is taken as soon as it runs out, with the epoch one higher) and renews
-  it every third of its term while it leads.  On taking it, the store is fenced
-  with the new epoch (every write of the leader checks holder and epoch in its
-  own transaction) and the loop is woken; on losing it (renewal refused, or the
-  lease may have run out on this replica's clock, as after a pause) the loop
-  stops leading: its task is cancelled, and what it wrote stays durable for the
-  next leader.
+- :meth:`ReplicaSet.run` tries for the leader lease every second while another
+  replica holds it, and right when it runs out
+  (:meth:`~reconciler.store.base.SharedStore.lead`: taken with the epoch one
+  higher), and renews it every second (at most a third of its term) while it
+  leads.  On taking it, the store is fenced with the new epoch (every write of
+  the leader checks holder and epoch in its own transaction) and the loop is
+  woken; on losing it (renewal refused, or the lease may have run out on this
+  replica's clock, as after a pause) the loop stops leading: its task is
+  cancelled, and what it wrote stays durable for the next leader.
 - Every replica runs a :class:`~reconciler.engine.shared.Worker` on a store
   connection of its own, with the newest valid commit's catalog and policies.
 - Every tick it reads who leads, the live replicas with their claims, and the
@@ -22,6 +22,8 @@ but only the leader plans, opens rollouts and reads back:
   ``reconciler_leader``/``reconciler_claims_held``/``reconciler_gateways_unowned``
   gauges), and marks the reports dirty when any replica wrote gateway states
   (so the report and the console of every replica show the whole fleet).
+- A follower woken by ``POST /hooks/git`` (a load balancer picks any replica)
+  passes it on through the store's ``wake`` meta key: the leader fetches at once.
 """
 
 from __future__ import annotations
@@ -44,6 +46,12 @@ from reconciler.store import open_store
 from reconciler.store.base import SharedStore, shared_store
 
 log = logging.getLogger("reconciler.daemon")
+
+WAKE_KEY = "wake"
+"""The store's meta key a follower writes when it was woken (a push webhook reached it)."""
+
+SWEEP_INTERVAL_S = 60.0
+"""Seconds between the leader's looks for running rollouts with nothing left (and their age)."""
 
 FOLLOWER_TICK_S = 1.0
 """Seconds between a follower's tries for the lease at most (a fifth of the term when shorter)."""
@@ -81,6 +89,9 @@ class ReplicaSet:
         self.worker: Worker | None = None
         self._seen_at = time.time()
         self._lease_left = 0.0
+        self._hint: str | None = None
+        self._hinted = False
+        self._swept_at = time.monotonic()
         reconciler.context.leading = False
         reconciler.board.update(replicas=Replicas(replica=self.name))
 
@@ -94,7 +105,11 @@ class ReplicaSet:
         try:
             while not stopping.is_set():
                 await self._tick()
-                pause = self.term_s / 3 if self.leading else self._follower_pause()
+                pause = (
+                    min(self.term_s / 3, FOLLOWER_TICK_S)
+                    if self.leading
+                    else self._follower_pause()
+                )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stopping.wait(), pause)
         finally:
@@ -123,6 +138,8 @@ class ReplicaSet:
         try:
             await self._lease()
             self._figures()
+            self._pass_wakeups()
+            self._sweep()
         except Exception as exc:  # the database is away: keep trying, lead no longer than sure
             log.warning("shared state store: %s", exc)
             if self.leading and time.monotonic() >= self.deadline:
@@ -148,6 +165,7 @@ class ReplicaSet:
     async def _step_down(self, why: str) -> None:
         log.warning("replica %s stops leading: %s", self.name, why)
         self.epoch = None
+        self._hinted = False
         self.reconciler.context.leading = False
         await self.reconciler.follow()
         self.store.fence(None, None)
@@ -176,6 +194,32 @@ class ReplicaSet:
         if self.coordination.changed_since(self._seen_at - 1.0):
             self.on_change()
         self._seen_at = now
+
+    def _sweep(self) -> None:
+        """The leader records finished the rollouts whose supervisor died with nothing left to do
+        (a Retry Upload a follower opened, say); every :data:`SWEEP_INTERVAL_S`."""
+        now = time.monotonic()
+        if not self.leading or now < self._swept_at + SWEEP_INTERVAL_S:
+            return
+        self._swept_at = now
+        finished = self.coordination.finish_idle_rollouts(SWEEP_INTERVAL_S)
+        if finished:
+            log.info("recorded %d rollouts finished whose supervisor had gone", finished)
+
+    def _pass_wakeups(self) -> None:
+        """A push webhook (or a ref change) a follower saw wakes the leader: through the store."""
+        reconciler = self.reconciler
+        if not self.leading:
+            if reconciler.woken:
+                reconciler.woken = False
+                self.coordination.set_meta(WAKE_KEY, f"{self.name} {time.time()}")
+            return
+        hint = self.coordination.get_meta(WAKE_KEY)
+        if hint != self._hint:
+            if self._hinted:  # not the hint found on taking the lease
+                reconciler.wake()
+            self._hint = hint
+        self._hinted = True
 
     async def _work(self, stopping: asyncio.Event) -> None:
         """This replica's worker, once a valid commit gives it a catalog; follows newer commits."""

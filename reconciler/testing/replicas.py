@@ -53,6 +53,20 @@ def get_json(url: str, timeout: float = 5.0) -> Any:
         return None
 
 
+def metric(url: str, name: str, **labels: str) -> float:
+    """The sum of the samples of metric ``name`` (with these labels) that ``url``/metrics exports."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
+
+
 def wait(condition: Callable[[], T], timeout: float, what: str, every: float = 0.1) -> T:
     """Poll ``condition`` until it is truthy; ``TimeoutError`` naming ``what`` after ``timeout`` s."""
     deadline = time.monotonic() + timeout
@@ -107,6 +121,10 @@ class ReplicaRig:
     lease_term_s: float = 3.0
     job_step_ms: float = 500.0
     extra_env: dict[str, str] = field(default_factory=dict)
+    extra_args: list[str] = field(default_factory=list)
+    """More ``reconciler run`` options (``--poll-interval``...)."""
+    repo_url: str | None = None
+    """What the daemons watch (default: the repository's path; ``file://...``: a remote)."""
     simulator: str = ""
     replicas: dict[str, Replica] = field(default_factory=dict)
     _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -141,11 +159,12 @@ class ReplicaRig:
         log = self.base / f"{name}.log"
         with log.open("ab") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "reconciler", "run", "--repo", str(self.repo),
+                [sys.executable, "-m", "reconciler", "run", "--repo", self.repo_url or str(self.repo),
                  "--headend", self.simulator, "--state", self.session_url(name),
                  "--report-dir", str(self.base / f"{name}-report"),
                  "--listen", f"127.0.0.1:{port}", "--log-format", "json",
-                 "--replica-name", name, "--lease-term", str(self.lease_term_s)],
+                 "--replica-name", name, "--lease-term", str(self.lease_term_s),
+                 *self.extra_args],
                 env=self.env, stdout=subprocess.DEVNULL, stderr=out,
             )  # fmt: skip
         self._processes.append(process)

@@ -17,7 +17,7 @@ import pytest
 
 from reconciler.store import open_store
 from reconciler.store.base import shared_store
-from reconciler.testing.replicas import ReplicaRig, rig_repo, wait
+from reconciler.testing.replicas import ReplicaRig, metric, rig_repo, wait
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -59,7 +59,7 @@ def test_leader_and_worker_killed_ten_times(tmp_path: Path, postgres_url: str) -
             every=2.0,
         )
         counters = rig.counters()
-        exported = [_metric(r.url, "reconciler_gateways_unowned") for r in rig.replicas.values()]
+        exported = [metric(r.url, "reconciler_gateways_unowned") for r in rig.replicas.values()]
     finally:
         rig.close()
     print(f"failovers (s): {', '.join(f'{f:.2f}' for f in failovers)}; accepted: {accepted}")
@@ -77,17 +77,3 @@ def unowned(url: str) -> int:
         found = shared_store(store)
         assert found is not None
         return found.unowned()
-
-
-def _metric(url: str, name: str) -> float:
-    import urllib.request
-
-    from prometheus_client.parser import text_string_to_metric_families
-
-    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name:
-                return float(sample.value)
-    raise AssertionError(f"{name} not exported by {url}")
