@@ -27,7 +27,8 @@ before every submission, so it sends nothing either.
 
 A profile's ``rollout.max_in_flight`` holds across replicas (the claim counts
 what every live replica holds); ``max_per_minute`` is shared out between the
-live replicas.  The engine (:class:`~reconciler.engine.rollouts.Engine` with
+live replicas; the abort policy judges a rollout's counts across replicas (its
+supervisor every second, and a worker as soon as its own jobs are declined).  The engine (:class:`~reconciler.engine.rollouts.Engine` with
 ``shared=True``) calls :func:`supervise`; the daemon runs one :class:`Worker`
 per replica (:mod:`reconciler.daemon.replicas`), and ``reconciler apply`` one in
 its own process.
@@ -69,6 +70,8 @@ CLAIM_IDLE_S = 0.5
 """Seconds between claims while the last one found less than it asked for."""
 ENDED_CHECK_S = 1.0
 """Seconds between looks at which rollouts still run (a worker drops the queued work of ended ones)."""
+ABORT_CHECK_S = 0.25
+"""Seconds between a worker's looks at a rollout's counts while its jobs are being declined."""
 SUPERVISE_INTERVAL_S = 1.0
 """Seconds between a supervisor's reads of its rollouts' counts."""
 
@@ -137,6 +140,8 @@ class ClaimingRunner(Runner):
         """The rollouts of the claimed gateways, by id."""
         self._claim_at = 0.0
         self._ended_at = 0.0
+        self._abort_at: dict[int, float] = {}
+        self._declines: dict[int, int] = {}
 
     async def _submit(self) -> None:
         self.worker.check_lease()  # a replica that was paused past its lease sends nothing
@@ -185,7 +190,33 @@ class ClaimingRunner(Runner):
                 group.aborted = "the rollout ended"
 
     def _check_abort(self) -> None:
-        """The supervisor decides for the whole rollout (:func:`supervise`)."""
+        """The abort policy judges the whole rollout: after this worker saw new declines, its
+        rollout's counts across replicas (at most every :data:`ABORT_CHECK_S`); an aborted
+        rollout's queued gateways start no job here, and the supervisor and the other
+        workers see it ended (:func:`supervise` judges too, from its own reads)."""
+        now = time.monotonic()
+        for rollout_id, group in self.groups.items():
+            policy = group.policy
+            if (
+                group.aborted
+                or policy.abort is None
+                or group.declined <= self._declines.get(rollout_id, 0)
+            ):
+                continue
+            if now < self._abort_at.get(rollout_id, 0.0):
+                continue
+            self._abort_at[rollout_id] = now + ABORT_CHECK_S
+            self._declines[rollout_id] = group.declined
+            counts = self.worker.shared.rollout_counts([rollout_id]).get(rollout_id, Counter())
+            total = sum(counts.values())
+            reason = abort_reason(total - counts[Status.INITIAL], counts[Status.DECLINED], policy)
+            if reason:
+                group.aborted = reason
+                log.warning("profile %s: %s; the rest stay Initial", group.profile, reason)
+                self.worker.shared.finish_rollout(
+                    rollout_id, "aborted", self.wiring.clock(), reason
+                )
+                self._ended_at = 0.0  # drop its queued gateways at the next tick
 
     def _finish(self) -> None:
         """The supervisor records how the rollout ended."""
