@@ -35,7 +35,7 @@ import psycopg
 
 from reconciler.model.state import AppliedGateway, Status
 from reconciler.store.postgres import PostgresStore
-from reconciler.store.postgres_rows import COLUMNS
+from reconciler.store.rows import COLUMNS
 from reconciler.testing.postgres import PostgresCluster
 
 BATCH = 1000

@@ -131,7 +131,12 @@ class Reconciler:
 
     def wake(self) -> None:
         self.wakeup.set()
-        self.woken = True  # a follower passes it on to the leader (reconciler.daemon.replicas)
+
+    def hooked(self) -> None:
+        """A push webhook: look now; a follower passes it on to the leader
+        (:mod:`reconciler.daemon.replicas`)."""
+        self.woken = True
+        self.wake()
 
     def on_response(self, endpoint: str, code: str, seconds: float) -> None:
         """The HTTP driver's hook: metrics, and whether the head-end is failing right now."""

@@ -77,7 +77,7 @@ class Daemon:
         self.metrics = Metrics()
         self.store = open_store(settings.state)
         self.headend = headend or HeadendSettings.from_env(base_url=settings.headend_url)
-        self.watcher = Watcher(settings, wake=self.wake)
+        self.watcher = Watcher(settings, wake=lambda: self.wake(hook=False))
         self.driver = HttpDriver(self.headend, on_response=self._on_response)
         self.resolve_secret = resolve_secret or SecretResolver()
         self.reconciler = Reconciler(
@@ -116,12 +116,11 @@ class Daemon:
         """The loop's status record, as of now."""
         return self.reconciler.status
 
-    def wake(self) -> None:
-        """Look at the branch now (a ref changed, or ``POST /hooks/git``); from any thread."""
-        if self._loop is None:
-            self.reconciler.wake()
-        else:
-            self._loop.call_soon_threadsafe(self.reconciler.wake)
+    def wake(self, *, hook: bool = True) -> None:
+        """Look at the branch now: ``POST /hooks/git`` (a follower passes it on to the leader),
+        or a ref changed (``hook=False``); from any thread."""
+        look = self.reconciler.hooked if hook else self.reconciler.wake
+        self._loop.call_soon_threadsafe(look) if self._loop else look()
 
     async def retryable(self, profile: str) -> int:
         """Members of ``profile`` that Retry Upload would push to (read on the daemon's loop)."""

@@ -48,7 +48,7 @@ from reconciler.store import postgres_shared as shared
 from reconciler.store.base import Lease, Replica, Rollout, Transition
 from reconciler.store.files import private_dirs
 from reconciler.store.keys import KeyFile
-from reconciler.store.postgres_rows import COLUMNS, SUMMARY_COLUMNS, PgConfigs
+from reconciler.store.postgres_rows import PgConfigs
 from reconciler.store.postgres_schema import SCHEMA_VERSION, migrate, schema_version
 from reconciler.store.postgres_urls import (
     connect,
@@ -59,6 +59,7 @@ from reconciler.store.postgres_urls import (
 )
 from reconciler.store.postgres_writes import forget_states, write_states
 from reconciler.store.postgres_writes import prune_configs as prune_unreferenced
+from reconciler.store.rows import COLUMNS, SUMMARY_COLUMNS
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 

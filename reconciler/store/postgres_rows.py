@@ -11,25 +11,14 @@ each distinct text once (gateways of one profile share one read-only object).
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from reconciler.errors import StoreError
-from reconciler.model.state import AppliedGateway, Status
+from reconciler.model.state import AppliedGateway
 from reconciler.store.configs import PARSED_CACHE, Configs
-
-COLUMNS = (
-    "gateway_id, type, firmware, profile, status, accepted, target, reason, job_id, attempts, "
-    "commit_sha, updated_at, mismatch, skipped, job_key, rollout_id, send, reboot_pending"
-)
-"""The columns of an :class:`AppliedGateway`, in :func:`PgConfigs.state`'s order."""
-
-SUMMARY_COLUMNS = (
-    "gateway_id, type, firmware, profile, status, reason, job_id, attempts, "
-    "commit_sha, updated_at, skipped, rollout_id, reboot_pending"
-)
+from reconciler.store.rows import state_of, summary_of
 
 REFERRING = (5, 6, 12, 16)
 """Positions in :data:`COLUMNS` of the columns that may hold ``@HASH``."""
@@ -81,58 +70,13 @@ class PgConfigs:
         return found
 
     def state(self, row: Sequence[Any]) -> AppliedGateway:
-        """The state of a row of :data:`COLUMNS`."""
-        (
-            gateway_id, gateway_type, firmware, profile, status, accepted, target, reason,
-            job_id, attempts, commit, updated_at, mismatch, skipped, job_key, rollout_id,
-            send, reboot_pending,
-        ) = row  # fmt: skip
-        return AppliedGateway(
-            gateway_id=gateway_id,
-            type=sys.intern(gateway_type),
-            firmware=_shared(firmware),
-            profile=_shared(profile),
-            status=Status(status),
-            accepted=self.parse(accepted),
-            target=self.parse(target),
-            reason=reason,
-            job_id=job_id,
-            attempts=attempts,
-            commit=_shared(commit),
-            updated_at=updated_at,
-            mismatch=self.parse(mismatch),
-            skipped=tuple(self.parse(skipped)),
-            job_key=job_key,
-            rollout_id=rollout_id,
-            send=self.parse(send),
-            reboot_pending=tuple(self.parse(reboot_pending)),
-        )
+        """The state of a row of :data:`~reconciler.store.rows.COLUMNS`."""
+        return state_of(row, self.parse)
 
     def states(self, conn: Any, rows: Sequence[Sequence[Any]]) -> list[AppliedGateway]:
         self.load(conn, rows, REFERRING)
         return [self.state(row) for row in rows]
 
     def summary(self, row: Sequence[Any]) -> AppliedGateway:
-        """The state of a row of :data:`SUMMARY_COLUMNS` (no configurations)."""
-        gateway_id, gateway_type, firmware, profile, status, reason = row[:6]
-        job_id, attempts, commit, updated_at, skipped, rollout_id, pending = row[6:]
-        return AppliedGateway(
-            gateway_id=gateway_id,
-            type=gateway_type,
-            firmware=firmware,
-            profile=profile,
-            status=Status(status),
-            reason=reason,
-            job_id=job_id,
-            attempts=attempts,
-            commit=commit,
-            updated_at=updated_at,
-            skipped=tuple(self.parse(skipped)),
-            rollout_id=rollout_id,
-            reboot_pending=tuple(self.parse(pending)),
-        )
-
-
-def _shared(value: str | None) -> str | None:
-    """One string object per distinct type, firmware, profile and commit among the states read."""
-    return sys.intern(value) if value is not None else None
+        """The state of a row of :data:`~reconciler.store.rows.SUMMARY_COLUMNS` (no configurations)."""
+        return summary_of(row, self.parse)

@@ -25,7 +25,7 @@ from typing import Any
 from reconciler.errors import NotLeaderError
 from reconciler.model.state import Status
 from reconciler.store.base import Lease, Replica
-from reconciler.store.postgres_rows import COLUMNS
+from reconciler.store.rows import COLUMNS
 
 DEAD_KEPT = "1 hour"
 """How long a dead replica's row stays for the record (:func:`replicas`)."""

@@ -19,8 +19,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler.model.state import AppliedGateway
-from reconciler.store.postgres_rows import COLUMNS, PgConfigs
+from reconciler.store.postgres_rows import PgConfigs
 from reconciler.store.postgres_schema import CONFIGS_GENERATION, CONFIGS_LOCK
+from reconciler.store.rows import COLUMNS
 
 _TYPES = (
     ("gateway_id", "text"),

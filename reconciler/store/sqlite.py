@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import sys
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -36,13 +35,9 @@ from reconciler.store.files import private_dirs, private_file, tighten
 from reconciler.store.keys import KeyFile, key_path, legacy_key, move_legacy_key
 from reconciler.store.locking import WriterLock
 from reconciler.store.migrations import MIGRATIONS, SCHEMA_VERSION
+from reconciler.store.rows import COLUMNS, SUMMARY_COLUMNS, state_of, summary_of
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteStore", "StoreError"]
-
-_COLUMNS = (
-    "gateway_id, type, firmware, profile, status, accepted, target, reason, job_id, attempts, "
-    "commit_sha, updated_at, mismatch, skipped, job_key, rollout_id, send, reboot_pending"
-)
 
 
 class SQLiteStore:
@@ -112,55 +107,19 @@ class SQLiteStore:
 
     # --- gateways -------------------------------------------------------------
 
+    def _parse(self, text: str) -> Any:
+        return self._configs.parse(self._db, text)
+
     def _row(self, row: tuple[Any, ...]) -> AppliedGateway:
-        (
-            gateway_id,
-            gateway_type,
-            firmware,
-            profile,
-            status,
-            accepted,
-            target,
-            reason,
-            job_id,
-            attempts,
-            commit,
-            updated_at,
-            mismatch,
-            skipped,
-            job_key,
-            rollout_id,
-            send,
-            reboot_pending,
-        ) = row
-        return AppliedGateway(
-            gateway_id=gateway_id,
-            type=sys.intern(gateway_type),
-            firmware=_shared(firmware),
-            profile=_shared(profile),
-            status=Status(status),
-            accepted=self._configs.parse(self._db, accepted),
-            target=self._configs.parse(self._db, target),
-            reason=reason,
-            job_id=job_id,
-            attempts=attempts,
-            commit=_shared(commit),
-            updated_at=updated_at,
-            mismatch=self._configs.parse(self._db, mismatch),
-            skipped=tuple(self._configs.parse(self._db, skipped)),
-            job_key=job_key,
-            rollout_id=rollout_id,
-            send=self._configs.parse(self._db, send),
-            reboot_pending=tuple(self._configs.parse(self._db, reboot_pending)),
-        )
+        return state_of(row, self._parse)
 
     def applied(self) -> dict[str, AppliedGateway]:
-        rows = self._db.execute(f"SELECT {_COLUMNS} FROM gateways ORDER BY gateway_id")
+        rows = self._db.execute(f"SELECT {COLUMNS} FROM gateways ORDER BY gateway_id")
         return {row[0]: self._row(row) for row in rows}
 
     def get(self, gateway_id: str) -> AppliedGateway | None:
         row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM gateways WHERE gateway_id = ?", (gateway_id,)
+            f"SELECT {COLUMNS} FROM gateways WHERE gateway_id = ?", (gateway_id,)
         ).fetchone()
         return self._row(row) if row is not None else None
 
@@ -180,29 +139,11 @@ class SQLiteStore:
         for start in range(0, len(gateway_ids), 500):
             chunk = gateway_ids[start : start + 500]
             rows = self._db.execute(
-                "SELECT gateway_id, type, firmware, profile, status, reason, job_id, attempts, "
-                "commit_sha, updated_at, skipped, rollout_id, reboot_pending FROM gateways "
+                f"SELECT {SUMMARY_COLUMNS} FROM gateways "
                 f"WHERE gateway_id IN ({','.join('?' * len(chunk))})",
                 chunk,
             )
-            for row in rows:
-                gateway_id, gateway_type, firmware, profile, status, reason = row[:6]
-                job_id, attempts, commit, updated_at, skipped, rollout_id, pending = row[6:]
-                found[gateway_id] = AppliedGateway(
-                    gateway_id=gateway_id,
-                    type=gateway_type,
-                    firmware=firmware,
-                    profile=profile,
-                    status=Status(status),
-                    reason=reason,
-                    job_id=job_id,
-                    attempts=attempts,
-                    commit=commit,
-                    updated_at=updated_at,
-                    skipped=tuple(self._configs.parse(self._db, skipped)),
-                    rollout_id=rollout_id,
-                    reboot_pending=tuple(self._configs.parse(self._db, pending)),
-                )
+            found.update((row[0], summary_of(row, self._parse)) for row in rows)
         return found
 
     def write(self, states: Sequence[AppliedGateway], *, rollout_id: int | None = None) -> None:
@@ -247,7 +188,7 @@ class SQLiteStore:
             # The configurations first, in the same transaction: a row never points at nothing.
             db.executemany("INSERT OR IGNORE INTO configs (hash, text) VALUES (?, ?)", new.items())
             db.executemany(
-                f"INSERT OR REPLACE INTO gateways ({_COLUMNS}) VALUES ({','.join('?' * 18)})", rows
+                f"INSERT OR REPLACE INTO gateways ({COLUMNS}) VALUES ({','.join('?' * 18)})", rows
             )
             db.executemany(
                 "INSERT INTO transitions (gateway_id, status, at, reason, rollout_id) VALUES (?, ?, ?, ?, ?)",
@@ -374,9 +315,3 @@ class SQLiteStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _shared(value: str | None) -> str | None:
-    """One string object per distinct type, firmware, profile and commit among the states read:
-    a scan of 100,000 states (planning a full rollout) held ~250 bytes a gateway of copies."""
-    return sys.intern(value) if value is not None else None

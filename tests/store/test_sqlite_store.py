@@ -18,27 +18,10 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import StoreError
-from reconciler.model.state import AppliedGateway, Status
+from reconciler.model.state import Status
 from reconciler.store.migrations import MIGRATIONS, SCHEMA_VERSION
 from reconciler.store.sqlite import SQLiteStore
-
-
-def state(gateway_id: str, status: Status = Status.ACCEPTED, **changes: object) -> AppliedGateway:
-    values: dict[str, object] = {
-        "gateway_id": gateway_id,
-        "type": "LSX",
-        "firmware": "2.0.0",
-        "profile": "public-ac",
-        "status": status,
-        "accepted": {
-            "HeartbeatInterval": 600,
-            "AuthorizationKey": {"secret": "auth", "digest": "ab" * 32},
-        },
-        "target": {"HeartbeatInterval": 600},
-        "updated_at": 1.5,
-    }
-    values.update(changes)
-    return AppliedGateway(**values)  # type: ignore[arg-type]
+from tests.store.test_store_contract import state
 
 
 def test_a_store_of_the_first_schema_version_is_migrated(tmp_path: Path) -> None:
