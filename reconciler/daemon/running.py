@@ -307,7 +307,7 @@ class Daemon:
                         self.settings.report_dir,
                         exc,
                         delay,
-                        exc_info=not isinstance(exc, OSError),
+                        exc_info=not isinstance(exc, OSError | StoreError),
                     )
                 else:
                     log.warning(

@@ -348,7 +348,8 @@ class Worker:
             self._lost.clear()
             self._register()
         elif error is not None:
-            level = logging.WARNING if isinstance(error, errors.HeadendError) else logging.ERROR
+            expected = errors.HeadendError | errors.StoreError  # a head-end or database away
+            level = logging.WARNING if isinstance(error, expected) else logging.ERROR
             log.log(level, "replica work failed, trying again: %s", error, exc_info=level > 30)
             await self._pause(self.settings.resubmit_backoff_s or 1.0)
         elif not runner.claimed:
