@@ -86,3 +86,22 @@ def unowned(url: str) -> int:
         found = shared_store(store)
         assert found is not None
         return found.unowned()
+
+
+def test_a_leader_stopped_by_sigterm_hands_over_at_once(tmp_path: Path, postgres_url: str) -> None:
+    """A rolling update or a drain: the leader resigns its lease as it exits, so another
+    replica leads within seconds, not after the lease term (30 s here)."""
+    repo = rig_repo(tmp_path, 200, profiles=2, max_in_flight=50)
+    rig = ReplicaRig(tmp_path, postgres_url, repo, lease_term_s=30.0, job_step_ms=100)
+    try:
+        rig.start_fleet(["s1", "s2"])
+        leader = wait(rig.leader, 60, "a leader")
+        signalled = time.monotonic()
+        leader.process.terminate()
+        assert leader.process.wait(30) == 0
+        new = wait(rig.leader, 25, "a new leader", every=0.05)
+        handover = time.monotonic() - signalled
+    finally:
+        rig.close()
+    assert new is not leader
+    assert handover < 10.0, handover
