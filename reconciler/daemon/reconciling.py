@@ -177,7 +177,10 @@ class Reconciler:
             except Exception as exc:
                 # A bug must not stop the daemon: say so loudly and try again later.
                 delay = self._failed("loop", exc)
-                log.exception("reconcile step failed; retrying in %.1f s", delay)
+                if cause_of(exc) == "internal":
+                    log.exception("reconcile step failed; retrying in %.1f s", delay)
+                else:  # the store (or the disk) away for a moment: said, no traceback
+                    log.warning("%s: %s; retrying in %.1f s", cause_of(exc), exc, delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), delay)
             self.wakeup.clear()

@@ -352,13 +352,26 @@ class Worker:
             level = logging.WARNING if isinstance(error, expected) else logging.ERROR
             log.log(level, "replica work failed, trying again: %s", error, exc_info=level > 30)
             await self._pause(self.settings.resubmit_backoff_s or 1.0)
+            # The claims this runner held are nobody's work now: a new incarnation leaves them
+            # to any worker (this one included) at once.
+            with contextlib.suppress(Exception):
+                self.shared.deregister()
+            self._register()
         elif not runner.claimed:
             await self._pause(CLAIM_IDLE_S)
 
     def _register(self) -> None:
-        started = time.monotonic()
-        self.replica_id = self.shared.register(self.name, self.term_s)
-        self.deadline = started + self.term_s * 0.9
+        """A new incarnation of this replica (retried while the database does not answer)."""
+        while True:
+            started = time.monotonic()
+            try:
+                self.replica_id = self.shared.register(self.name, self.term_s)
+            except errors.StoreError as exc:
+                log.warning("registering replica %s failed, trying again: %s", self.name, exc)
+                time.sleep(min(1.0, self.term_s / 3))
+                continue
+            self.deadline = started + self.term_s * 0.9
+            return
 
     async def _keepalive(self) -> None:
         """Renew the lease every third of its term; a lease found run out stops the work."""
