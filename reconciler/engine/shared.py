@@ -26,8 +26,8 @@ after its lease writes nothing.  It also checks its lease on its own clock
 before every submission, so it sends nothing either.
 
 A profile's ``rollout.max_in_flight`` holds across replicas (the claim counts
-what every live replica holds); ``max_per_minute`` is shared out between the
-live replicas; the abort policy judges a rollout's counts across replicas (its
+what every live replica holds, and gives each at most its share, so none starves
+the others); ``max_per_minute`` is shared out between the live replicas; the abort policy judges a rollout's counts across replicas (its
 supervisor every second, and a worker as soon as its own jobs are declined).  The engine (:class:`~reconciler.engine.rollouts.Engine` with
 ``shared=True``) calls :func:`supervise`; the daemon runs one :class:`Worker`
 per replica (:mod:`reconciler.daemon.replicas`), and ``reconciler apply`` one in
@@ -317,7 +317,7 @@ class Worker:
 
     async def run(self) -> None:
         """Register, then claim and carry out work until :attr:`stopping`; then deregister."""
-        self._register()
+        await self._register()
         keepalive = asyncio.create_task(self._keepalive(), name="replica-lease")
         try:
             while not self.stopping.is_set():
@@ -346,7 +346,7 @@ class Worker:
         if self._lost.is_set() or isinstance(error, errors.NotLeaderError):
             log.warning("replica %s lost its lease: its claims go to the others", self.replica_id)
             self._lost.clear()
-            self._register()
+            await self._register()
         elif error is not None:
             expected = errors.HeadendError | errors.StoreError  # a head-end or database away
             level = logging.WARNING if isinstance(error, expected) else logging.ERROR
@@ -356,19 +356,20 @@ class Worker:
             # to any worker (this one included) at once.
             with contextlib.suppress(Exception):
                 self.shared.deregister()
-            self._register()
+            await self._register()
         elif not runner.claimed:
             await self._pause(CLAIM_IDLE_S)
 
-    def _register(self) -> None:
-        """A new incarnation of this replica (retried while the database does not answer)."""
-        while True:
+    async def _register(self) -> None:
+        """A new incarnation of this replica, retried while the database does not answer
+        (without blocking the event loop: the replica's server and leader go on meanwhile)."""
+        while not self.stopping.is_set():
             started = time.monotonic()
             try:
                 self.replica_id = self.shared.register(self.name, self.term_s)
             except errors.StoreError as exc:
                 log.warning("registering replica %s failed, trying again: %s", self.name, exc)
-                time.sleep(min(1.0, self.term_s / 3))
+                await self._pause(min(1.0, self.term_s / 3))
                 continue
             self.deadline = started + self.term_s * 0.9
             return

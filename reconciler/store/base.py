@@ -209,7 +209,8 @@ class SharedStore(StateStore, Protocol):
         """Claim up to ``limit`` gateways for this registered replica: first work whose replica
         died (Requested or Sent, claimed by no live replica), then Initial gateways of running
         rollouts that no live replica holds, without taking a rollout past its profile's
-        ``max_in_flight(profile)`` gateways in work across all replicas (``None``: no limit)."""
+        ``max_in_flight(profile)`` gateways in work across all replicas (``None``: no limit),
+        nor this replica past its share of it (rounded up, between the live replicas)."""
         ...
 
     def rollout_counts(self, rollout_ids: Sequence[int]) -> dict[int, Counter[Status]]:

@@ -169,7 +169,7 @@ def claim(
     ]
     remaining = limit - len(taken)
     if remaining > 0:
-        taken.extend(_claim_initial(conn, live, remaining, max_in_flight))
+        taken.extend(_claim_initial(conn, replica_id, live, remaining, max_in_flight))
     if not taken:
         return []
     rows = conn.execute(
@@ -182,9 +182,18 @@ def claim(
 
 
 def _claim_initial(
-    conn: Any, live: list[str], remaining: int, max_in_flight: Callable[[str | None], int | None]
+    conn: Any,
+    replica_id: str,
+    live: list[str],
+    remaining: int,
+    max_in_flight: Callable[[str | None], int | None],
 ) -> list[str]:
-    """Lock the running rollouts with unclaimed Initial gateways, count their work, take the rest."""
+    """Lock the running rollouts with unclaimed Initial gateways, count their work, take the rest.
+
+    A rollout's ``max_in_flight`` is shared out between the live replicas: one replica
+    holds at most its share (rounded up) of a rollout's gateways in work, so a replica
+    that claims first cannot keep the whole budget to itself while the others wait.
+    """
     rollouts = conn.execute(
         # A LATERAL probe with LIMIT 1 per running rollout: never flattened into a scan of every
         # Initial gateway (the planner turns an EXISTS into one at 100,000 gateways).
@@ -198,18 +207,27 @@ def _claim_initial(
         return []
     ids = [rollout_id for rollout_id, _ in rollouts]
     busy = Counter[int]()
-    for rollout_id, count in conn.execute(  # after the locks: sees every claim committed before
-        "SELECT rollout_id, count(*) FROM gateways WHERE rollout_id = ANY(%(ids)s::bigint[]) "
-        f"AND status IN {_IN_WORK} GROUP BY rollout_id UNION ALL "
-        "SELECT rollout_id, count(*) FROM gateways WHERE claimed_by = ANY(%(live)s::text[]) "
-        "AND status = 'Initial' AND rollout_id = ANY(%(ids)s::bigint[]) GROUP BY rollout_id",
+    mine = Counter[int]()
+    # After the locks: sees every claim committed before.
+    for rollout_id, owner, count in conn.execute(
+        "SELECT rollout_id, claimed_by, count(*) FROM gateways WHERE rollout_id = ANY(%(ids)s::bigint[]) "
+        f"AND status IN {_IN_WORK} GROUP BY rollout_id, claimed_by UNION ALL "
+        "SELECT rollout_id, claimed_by, count(*) FROM gateways WHERE claimed_by = ANY(%(live)s::text[]) "
+        "AND status = 'Initial' AND rollout_id = ANY(%(ids)s::bigint[]) GROUP BY rollout_id, claimed_by",
         {"ids": ids, "live": live},
     ):
         busy[int(rollout_id)] += int(count)
+        if owner == replica_id:
+            mine[int(rollout_id)] += int(count)
+    replicas = max(1, len(live))
     budgets: list[tuple[int, int]] = []
     for rollout_id, profile in rollouts:
         cap = max_in_flight(profile)
-        room = remaining if cap is None else min(remaining, cap - busy[rollout_id])
+        if cap is None:
+            room = remaining
+        else:
+            share = -(-cap // replicas)  # rounded up: together the shares cover the cap
+            room = min(remaining, cap - busy[rollout_id], share - mine[rollout_id])
         if room > 0:
             budgets.append((rollout_id, room))
     if not budgets:

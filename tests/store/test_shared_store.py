@@ -127,7 +127,7 @@ def test_max_in_flight_holds_across_two_claimers(stores: Callable[[], PostgresSt
         replica: [s for s in taken if s.rollout_id == rollout]
         for replica, taken in ((a, first), (b, second))
     }
-    assert sum(len(taken) for taken in mine.values()) == 10
+    assert [len(mine[a]), len(mine[b])] == [5, 5]  # each its share of the 10
     assert len([s for s in (*first, *second) if s.rollout_id == other]) == 5
     assert a.claim(50, caps.get) == [] and b.claim(50, caps.get) == []
     owner = max(mine, key=lambda replica: len(mine[replica]))  # holds 5 or more
@@ -140,6 +140,24 @@ def test_max_in_flight_holds_across_two_claimers(stores: Callable[[], PostgresSt
         other: Counter({Status.INITIAL: 5}),
         999: Counter(),
     }
+
+
+def test_a_replica_that_claims_first_leaves_the_others_their_share(
+    stores: Callable[[], PostgresStore],
+) -> None:
+    rollout_of(stores(), 50)
+    a, b, c = stores(), stores(), stores()
+    for name, replica in (("a", a), ("b", b), ("c", c)):
+        replica.register(name, LONG)
+    caps = {"canary": 10}.get
+    assert len(a.claim(50, caps)) == 4  # ceil(10 / 3), not the whole budget
+    assert a.claim(50, caps) == []
+    assert len(b.claim(50, caps)) == 4
+    assert len(c.claim(50, caps)) == 2  # what is left of the cap
+    c.deregister()  # two live replicas now: a share of 5 each
+    assert len(a.claim(50, caps)) == 1
+    assert len(b.claim(50, caps)) == 1
+    assert a.claim(50, caps) == [] and b.claim(50, caps) == []
 
 
 def test_work_of_a_replica_whose_lease_ran_out_is_claimed_by_another(
