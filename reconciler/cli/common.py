@@ -104,13 +104,29 @@ READ_STATE_HELP = "State store (a SQLite file or a postgresql:// URL; read only)
 """How the ``--state`` of the commands that only read the store introduce it (a command adds what for)."""
 
 
+def _from_environment(param: click.Parameter | None, ctx: click.Context | None) -> str:
+    """`` (from RECONCILER_X)`` when ``param``'s value came from its environment variable."""
+    if param is None or ctx is None or param.name is None or not isinstance(param, click.Option):
+        return ""
+    if ctx.get_parameter_source(param.name) is not click.core.ParameterSource.ENVIRONMENT:
+        return ""
+    return f" (from {param.envvar})"
+
+
 class StateLocation(click.ParamType[StateLocationValue]):
     """``--state``: a URL (``scheme://...``, kept as given) or a SQLite file's :class:`~pathlib.Path`.
 
     ``click.Path`` would normalise ``postgresql://host/db`` into ``postgresql:/host/db``;
-    a directory is refused as a file store.  Completes file names in the shells."""
+    a directory is refused as a file store.  Completes file names in the shells.  With
+    ``urls=False`` (a store only a file can hold: the OCPP head-end's) a URL is refused
+    with ``refusal``, the reason."""
 
     name = "state"
+
+    def __init__(self, *, urls: bool = True, refusal: str = "") -> None:
+        self.urls = urls
+        self.refusal = refusal
+        self.expected = "a SQLite file or a postgresql:// URL" if urls else "a SQLite file"
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
         return "FILE_OR_URL"
@@ -122,12 +138,15 @@ class StateLocation(click.ParamType[StateLocationValue]):
             return value
         text = os.fspath(value) if isinstance(value, os.PathLike) else str(value)
         if "://" in text:
+            if not self.urls:  # never echoed: a URL may hold a password
+                where = _from_environment(param, ctx)
+                self.fail(f"a URL{where}; give {self.expected} ({self.refusal})", param, ctx)
             return text
         if not text:
-            self.fail("an empty location: give a SQLite file or a postgresql:// URL", param, ctx)
+            self.fail(f"an empty location: give {self.expected}", param, ctx)
         path = Path(text)
         if path.is_dir():
-            self.fail(f"{text}: a directory; give a SQLite file or a postgresql:// URL", param, ctx)
+            self.fail(f"{text}: a directory; give {self.expected}", param, ctx)
         return path
 
     def shell_complete(

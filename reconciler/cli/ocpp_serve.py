@@ -22,7 +22,7 @@ from typing import Any
 
 import click
 
-from reconciler.cli.common import env_option, listen_address, server_gc
+from reconciler.cli.common import StateLocation, env_option, listen_address, server_gc
 from reconciler.errors import IdentitiesError, StoreError
 
 
@@ -43,9 +43,14 @@ def _path(**kwargs: Any) -> Any:
 )
 @env_option(
     "--state",
-    type=_path(dir_okay=False),
+    type=StateLocation(
+        urls=False,
+        refusal="the head-end runs as one replica on its own file; "
+        "only the daemon's replicas share PostgreSQL",
+    ),
     required=True,
-    help="SQLite state file (its key file STATE.key is created beside it, mode 0600).",
+    help="SQLite state file (its key file STATE.key is created beside it, mode 0600); "
+    "the head-end runs as one replica per state file.",
 )
 @env_option("--tls-cert", type=_path(exists=True, dir_okay=False))
 @env_option("--tls-key", type=_path(exists=True, dir_okay=False))

@@ -43,6 +43,25 @@ def test_a_bad_identities_file_is_named_with_its_line(tmp_path: Path) -> None:
     assert f"{bad}:3:" in result.stderr
 
 
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_a_database_url_as_state_is_refused_without_creating_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """The daemon's RECONCILER_STATE may be a PostgreSQL URL; the head-end's state is a file."""
+    monkeypatch.chdir(tmp_path)
+    url = "postgresql://reconciler:s3cret@127.0.0.1:5432/fleet"
+    args = ["ocpp", "serve", "--listen-ocpp", "127.0.0.1:0", "--listen", "127.0.0.1:0"]
+    if how == "flag":
+        result = CliRunner().invoke(cli, [*args, "--state", url])
+    else:
+        result = CliRunner().invoke(cli, args, env={"RECONCILER_STATE": url})
+    assert result.exit_code == 2
+    where = " (from RECONCILER_STATE)" if how == "environment" else ""
+    assert f"a URL{where}; give a SQLite file" in result.output
+    assert "s3cret" not in result.output
+    assert list(tmp_path.iterdir()) == []  # no 'postgresql:' folder, no key file
+
+
 def test_a_real_run_prints_its_urls_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     async def use(h: HeadendHandle) -> str:
         async with connect(h.ocpp_url, "CP-1", Fake201) as cp:
