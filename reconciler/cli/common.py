@@ -129,7 +129,7 @@ class StateLocation(click.ParamType[StateLocationValue]):
         self.expected = "a SQLite file or a postgresql:// URL" if urls else "a SQLite file"
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
-        return "FILE_OR_URL"
+        return "FILE_OR_URL" if self.urls else "FILE"
 
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None

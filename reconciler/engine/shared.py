@@ -27,8 +27,10 @@ before every submission, so it sends nothing either.
 
 A profile's ``rollout.max_in_flight`` holds across replicas (the claim counts
 what every live replica holds, and gives each at most its share, so none starves
-the others); ``max_per_minute`` is shared out between the live replicas; the abort policy judges a rollout's counts across replicas (its
-supervisor every second, and a worker as soon as its own jobs are declined).  The engine (:class:`~reconciler.engine.rollouts.Engine` with
+the others); ``max_per_minute`` is shared out between the live replicas; the
+abort policy judges a rollout's counts across replicas (its supervisor every
+second, and a worker as soon as its own jobs are declined).  The engine
+(:class:`~reconciler.engine.rollouts.Engine` with
 ``shared=True``) calls :func:`supervise`; the daemon runs one :class:`Worker`
 per replica (:mod:`reconciler.daemon.replicas`), and ``reconciler apply`` one in
 its own process.
